@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import include, path, reverse
+from django.utils.http import urlencode
+from django.views.i18n import JavaScriptCatalog
+
+from directory import views as directory_views
+from directory.views_account import settings_view
+from directory.views_pwa import manifest, service_worker
+
+
+@login_not_required
+def admin_login(request, extra_context=None):
+    """The admin signs in through allauth too, so throttling and two-factor cover it."""
+    if request.user.is_authenticated:
+        raise PermissionDenied
+    return redirect(reverse("account_login") + "?" + urlencode({"next": request.GET.get("next", "/admin/")}))
+
+
+admin.site.login = admin_login
+admin.site.site_header = "Honbu"
+
+urlpatterns = [
+    path("", directory_views.home, name="home"),
+    path("directory/", include("directory.urls")),
+    path("messages/", include("messaging.urls")),
+    path("settings/", settings_view, name="settings"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", login_not_required(JavaScriptCatalog.as_view()), name="javascript-catalog"),
+    path("manifest.webmanifest", manifest, name="manifest"),
+    path("sw.js", service_worker, name="service_worker"),
+]

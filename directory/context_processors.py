@@ -1,0 +1,5 @@
+from django.conf import settings
+
+
+def honbu(request):
+    return {"HONBU_SITE_NAME": settings.HONBU_SITE_NAME}

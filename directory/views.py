@@ -1,0 +1,55 @@
+"""Directory pages: search, org tree, profile. Thin: validate, call a selector, render."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from . import selectors
+from .models import OrgUnit
+
+MAX_QUERY_LENGTH = 100
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    staff = getattr(request.user, "staff", None)
+    profile = selectors.staff_profile(staff_id=staff.pk) if staff else None
+    return render(request, "directory/home.html", {"profile": profile})
+
+
+def search(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")[:MAX_QUERY_LENGTH].strip()
+    context = {
+        "query": query,
+        "staff": selectors.staff_search(query=query) if query else [],
+        "units": selectors.unit_search(query=query) if query else [],
+        "posts": selectors.post_search(query=query) if query else [],
+        "limit": selectors.SEARCH_LIMIT,
+    }
+    template = "directory/_results.html" if request.GET.get("partial") else "directory/search.html"
+    return render(request, template, context)
+
+
+def unit_tree(request: HttpRequest) -> HttpResponse:
+    return render(request, "directory/unit.html", {"unit": None, "children": selectors.unit_roots()})
+
+
+def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
+    unit = get_object_or_404(OrgUnit, pk=unit_id, is_active=True)
+    page = Paginator(selectors.unit_staff(unit=unit), 50).get_page(request.GET.get("page"))
+    return render(request, "directory/unit.html", {
+        "unit": unit,
+        "ancestors": selectors.unit_ancestors(unit=unit),
+        "children": selectors.unit_children(unit=unit),
+        "posts": unit.posts.select_related("holder").order_by("sort_order"),
+        "page": page,
+        "total": selectors.unit_staff_count(unit=unit),
+    })
+
+
+def staff_detail(request: HttpRequest, staff_id: int) -> HttpResponse:
+    profile = selectors.staff_profile(staff_id=staff_id)
+    if profile is None:
+        raise Http404
+    return render(request, "directory/profile.html", {"profile": profile, "staff": profile.staff})

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.core.cache import cache
+
+from directory.models import User
+from tests.factories import StaffFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Rate-limit counters and cached values live in Redis; start every test clean."""
+    cache.clear()
+    yield
+
+
+def _user_with_staff(role: str, **staff_kwargs) -> User:
+    user = UserFactory(role=role)
+    StaffFactory(user=user, **staff_kwargs)
+    return user
+
+
+@pytest.fixture
+def staff_user(db) -> User:
+    return _user_with_staff(User.Role.STAFF)
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return _user_with_staff(User.Role.ADMIN)
+
+
+@pytest.fixture
+def hq_user(db) -> User:
+    return _user_with_staff(User.Role.HQ_MEMBER)
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    return [
+        f"honbu database: {settings.DATABASES['default']['ENGINE']}",
+        f"honbu redis: {'embedded ' if settings.REDIS_EMBEDDED else ''}{settings.REDIS_URL}",
+        f"CI: {os.environ.get('CI', '')}",
+    ]

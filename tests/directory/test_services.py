@@ -1,0 +1,114 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from directory import services
+from directory.models import AuditEntry, OrgUnit, PostDeputy
+from directory.text import normalize
+from tests.factories import OrgUnitFactory, PostFactory, StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_normalize_folds_kana_width_and_spaces():
+    assert normalize("ヤマダ　タロウ") == "やまだたろう"
+    assert normalize("ﾔﾏﾀﾞ ﾀﾛｳ") == "やまだたろう"
+    assert normalize("ＡＢＣ１２３") == "abc123"
+
+
+def test_unit_create_builds_materialised_path():
+    city = OrgUnitFactory(kind=OrgUnit.Kind.CITY, parent=None)
+    bureau = OrgUnitFactory(kind=OrgUnit.Kind.BUREAU, parent=city)
+    section = OrgUnitFactory(parent=bureau)
+    assert section.path == f"/{city.pk}/{bureau.pk}/{section.pk}/"
+    assert section.depth == 2
+
+
+def test_unit_update_moving_a_subtree_rewrites_descendant_paths():
+    a = OrgUnitFactory(parent=None)
+    b = OrgUnitFactory(parent=None)
+    child = OrgUnitFactory(parent=a)
+    grandchild = OrgUnitFactory(parent=child)
+
+    services.unit_update(unit=child, parent=b)
+
+    grandchild.refresh_from_db()
+    assert grandchild.path == f"/{b.pk}/{child.pk}/{grandchild.pk}/"
+    assert grandchild.depth == 2
+
+
+def test_unit_update_refuses_a_cycle_and_changes_nothing():
+    a = OrgUnitFactory(parent=None)
+    child = OrgUnitFactory(parent=a)
+    with pytest.raises(ValidationError):
+        services.unit_update(unit=a, parent=child)
+    a.refresh_from_db()
+    assert a.parent_id is None and a.path == f"/{a.pk}/"
+
+
+def test_post_assign_holder_is_audited(admin_user):
+    post = PostFactory()
+    first, second = StaffFactory(), StaffFactory()
+
+    services.post_assign_holder(post=post, holder=first, actor=admin_user)
+    services.post_assign_holder(post=post, holder=second, actor=admin_user, reason="4月異動")
+
+    post.refresh_from_db()
+    assert post.holder == second
+    entries = list(AuditEntry.objects.filter(action="post.holder_change").order_by("id"))
+    assert len(entries) == 2
+    assert entries[1].actor == admin_user
+    assert entries[1].data["previous"]["id"] == first.pk
+    assert entries[1].data["new"]["id"] == second.pk
+    assert entries[1].data["reason"] == "4月異動"
+
+
+def test_post_assign_same_holder_twice_logs_once(admin_user):
+    post = PostFactory()
+    holder = StaffFactory()
+    services.post_assign_holder(post=post, holder=holder, actor=admin_user)
+    services.post_assign_holder(post=post, holder=holder, actor=admin_user)
+    assert AuditEntry.objects.filter(action="post.holder_change").count() == 1
+
+
+def test_post_assign_inactive_holder_is_refused():
+    post = PostFactory()
+    gone = StaffFactory(is_active=False)
+    with pytest.raises(ValidationError):
+        services.post_assign_holder(post=post, holder=gone, actor=None)
+    post.refresh_from_db()
+    assert post.holder is None
+    assert not AuditEntry.objects.filter(action="post.holder_change").exists()
+
+
+def test_post_set_deputies_orders_and_audits(admin_user):
+    holder, d1, d2 = StaffFactory(), StaffFactory(), StaffFactory()
+    post = PostFactory(holder=holder)
+
+    services.post_set_deputies(post=post, deputies=[d2, d1], actor=admin_user)
+
+    assert list(post.deputies.order_by("rank").values_list("staff_id", "rank")) == [(d2.pk, 1), (d1.pk, 2)]
+    assert AuditEntry.objects.filter(action="post.deputies_change", target_id=str(post.pk)).count() == 1
+
+
+def test_post_set_deputies_refuses_the_holder_and_keeps_the_old_list():
+    holder, d1 = StaffFactory(), StaffFactory()
+    post = PostFactory(holder=holder)
+    services.post_set_deputies(post=post, deputies=[d1], actor=None)
+
+    with pytest.raises(ValidationError):
+        services.post_set_deputies(post=post, deputies=[holder, d1], actor=None)
+    with pytest.raises(ValidationError):
+        services.post_set_deputies(post=post, deputies=[d1, d1], actor=None)
+
+    assert list(PostDeputy.objects.filter(post=post).values_list("staff_id", flat=True)) == [d1.pk]
+
+
+def test_audit_entries_cannot_be_changed_or_deleted(admin_user):
+    entry = services.audit_record(actor=admin_user, action="test.action")
+    entry.action = "tampered"
+    with pytest.raises(PermissionError):
+        entry.save()
+    with pytest.raises(PermissionError):
+        entry.delete()
+    entry.refresh_from_db()
+    assert entry.action == "test.action"
