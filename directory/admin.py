@@ -8,7 +8,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from . import services
-from .models import AuditEntry, ImportJob, OrgUnit, Post, PostDeputy, Staff, User
+from .models import AuditEntry, OrgUnit, Post, PostDeputy, Staff, User
 
 
 @admin.register(User)
@@ -136,15 +136,4 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "kind", "filename", "status", "uploaded_by", "applied_at")
-    list_filter = ("kind", "status")
-    readonly_fields = ("kind", "filename", "encoding", "deactivate_missing", "status", "summary",
-                       "errors", "uploaded_by", "created_at", "applied_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+from . import admin_import  # noqa: E402,F401  (registers ImportJob admin and the import pages)
