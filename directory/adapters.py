@@ -1,8 +1,14 @@
 from allauth.account.adapter import DefaultAccountAdapter
 
+from . import services
+
 
 class AccountAdapter(DefaultAccountAdapter):
     """Accounts are issued by administrators from the HR roster: no self sign-up."""
 
     def is_open_for_signup(self, request) -> bool:
         return False
+
+    def set_password(self, user, password: str) -> None:
+        super().set_password(user, password)
+        services.user_password_changed(user=user)

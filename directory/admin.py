@@ -58,6 +58,14 @@ class StaffAdmin(admin.ModelAdmin):
     list_select_related = ("unit",)
     show_full_result_count = False
     list_per_page = 100
+    actions = ["issue_accounts"]
+
+    @admin.action(description=_("Issue sign-in accounts to the selected staff"))
+    def issue_accounts(self, request, queryset):
+        """Two steps: this action shows the options; posting them issues and returns the sheet."""
+        from .onboarding import issue_accounts_action
+
+        return issue_accounts_action(self, request, queryset)
 
     @admin.display(boolean=True, description=_("account"))
     def has_account(self, obj: Staff) -> bool:

@@ -110,7 +110,7 @@ MIDDLEWARE = [
     "directory.middleware.UserLanguageMiddleware",
     # Every page needs an account; sign-in, password reset and static files opt out.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
-    "directory.middleware.EnforceMFAMiddleware",
+    "directory.middleware.AccountSecurityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -192,6 +192,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = Path(env("HONBU_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 STORAGES = {
