@@ -1,0 +1,57 @@
+"""The moving parts are real: Redis (embedded or REDIS_URL), the Channels layer on it, and a
+Celery worker process consuming from it."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.cache import cache
+
+from directory.tasks import healthcheck_task
+
+
+def test_the_suite_runs_on_the_services_the_environment_names():
+    """DATABASE_URL/REDIS_URL set (as in CI) → PostgreSQL and that Redis; unset → embedded."""
+    if os.environ.get("CI"):
+        assert os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"), "CI must set both"
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        assert engine == "django.db.backends.postgresql"
+    elif not os.environ.get("DATABASE_URL"):
+        assert engine == "django.db.backends.sqlite3"
+    assert settings.REDIS_EMBEDDED == (not os.environ.get("REDIS_URL"))
+    assert cache.get("absent-key") is None  # the cache answers on that Redis
+
+
+def test_channel_layer_round_trip_on_redis():
+    layer = get_channel_layer()
+    assert type(layer).__name__ == "RedisChannelLayer"
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.send)(channel, {"type": "test.message", "text": "本部"})
+    assert async_to_sync(layer.receive)(channel) == {"type": "test.message", "text": "本部"}
+
+
+def test_a_real_celery_worker_runs_tasks_from_redis():
+    token = uuid.uuid4().hex
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test", REDIS_URL=settings.REDIS_URL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
+         "--queues", settings.CELERY_TASK_DEFAULT_QUEUE, "--without-gossip", "--without-mingle",
+         "--without-heartbeat", "--loglevel", "WARNING"],
+        cwd=settings.BASE_DIR, env=env,
+    )
+    try:
+        healthcheck_task.delay(token)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and cache.get(f"healthcheck:{token}") is None:
+            assert worker.poll() is None, "the Celery worker exited"
+            time.sleep(0.2)
+        assert cache.get(f"healthcheck:{token}") == "ok"
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
