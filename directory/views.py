@@ -27,12 +27,15 @@ def search(request: HttpRequest) -> HttpResponse:
         "posts": selectors.post_search(query=query) if query else [],
         "limit": selectors.SEARCH_LIMIT,
     }
+    # ?partial=1 is the live search (static/js/honbu.js): just the result list.
     template = "directory/_results.html" if request.GET.get("partial") else "directory/search.html"
     return render(request, template, context)
 
 
 def unit_tree(request: HttpRequest) -> HttpResponse:
-    return render(request, "directory/unit.html", {"unit": None, "children": selectors.unit_roots()})
+    # Roots with their first level: a city has one root, so one tap is saved on every visit.
+    tree = [(root, selectors.unit_children(unit=root)) for root in selectors.unit_roots()]
+    return render(request, "directory/unit.html", {"unit": None, "tree": tree})
 
 
 def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:

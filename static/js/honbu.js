@@ -1,6 +1,7 @@
 // Honbu: connection state, service worker, live directory search. Plain JS, no build step.
 (function () {
   "use strict";
+
   function showConn() {
     var el = document.getElementById("conn-state");
     if (!el) return;
@@ -8,29 +9,89 @@
     el.textContent = on ? el.dataset.online : el.dataset.offline;
     el.classList.toggle("offline", !on);
   }
+
+  // As-you-type search: fetch "?partial=1&q=…" and swap the result list in place.
+  // Robust against out-of-order replies (only the newest request may render, older ones are
+  // aborted), network loss (a visible message, retried when the network returns) and an expired
+  // session (reload the full page, which goes through sign-in and comes back to this query).
+  function liveSearch(form) {
+    var input = form.querySelector("input[name=q]");
+    var results = document.getElementById("results");
+    var status = document.getElementById("search-status");
+    if (!input || !results) return;
+    var endpoint = new URL(form.dataset.liveSearch, location.href);
+    var shown = input.value.trim(); // the query whose results are on screen
+    var timer = null, seq = 0, controller = null, failed = false;
+
+    function setStatus(text, isError) {
+      if (!status) return;
+      status.textContent = text || "";
+      status.classList.toggle("error", !!isError);
+    }
+    function pageUrl(q) {
+      return endpoint.pathname + (q ? "?q=" + encodeURIComponent(q) : "");
+    }
+    function run(force) {
+      clearTimeout(timer);
+      var q = input.value.trim();
+      if (q === shown && !force) return;
+      var mine = ++seq;
+      if (controller) controller.abort();
+      controller = window.AbortController ? new AbortController() : null;
+      results.setAttribute("aria-busy", "true");
+      setStatus(status && status.dataset.searching);
+      var url = endpoint.pathname + "?partial=1&q=" + encodeURIComponent(q);
+      fetch(url, {
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { "X-Requested-With": "fetch" },
+        signal: controller ? controller.signal : undefined
+      }).then(function (r) {
+        if (r.redirected && new URL(r.url).pathname !== endpoint.pathname) {
+          location.assign(pageUrl(q)); // signed out meanwhile: sign in, then back here
+          return null;
+        }
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.text();
+      }).then(function (html) {
+        if (html === null || mine !== seq) return; // a newer keystroke won
+        results.innerHTML = html;
+        results.removeAttribute("aria-busy");
+        shown = q;
+        failed = false;
+        setStatus("");
+        history.replaceState(history.state, "", pageUrl(q));
+      }).catch(function (err) {
+        if (mine !== seq || (err && err.name === "AbortError")) return;
+        results.removeAttribute("aria-busy");
+        failed = true;
+        setStatus(status && status.dataset.failed, true);
+      });
+    }
+    function later() {
+      clearTimeout(timer);
+      timer = setTimeout(run, 200);
+    }
+    input.addEventListener("input", later); // includes IME composition: kana before conversion
+    input.addEventListener("compositionend", later);
+    input.addEventListener("search", later); // the clear (×) button of type=search
+    form.addEventListener("submit", function (e) {
+      e.preventDefault(); // enter: search now and put the keyboard away to show the results
+      run(failed);
+      input.blur();
+    });
+    window.addEventListener("online", function () { if (failed) run(true); });
+    window.addEventListener("pageshow", function () { if (input.value.trim() !== shown) later(); });
+  }
+
   window.addEventListener("online", showConn);
   window.addEventListener("offline", showConn);
   document.addEventListener("DOMContentLoaded", function () {
     showConn();
-    if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+    if ("serviceWorker" in navigator) {
+      navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+    }
     var form = document.querySelector("form[data-live-search]");
-    if (!form) return;
-    var input = form.querySelector("input[name=q]"), results = document.getElementById("results");
-    var timer = null, seq = 0;
-    input.addEventListener("input", function () {
-      clearTimeout(timer);
-      timer = setTimeout(function () {
-        var mine = ++seq, q = input.value.trim();
-        var url = form.dataset.liveSearch + "?partial=1&q=" + encodeURIComponent(q);
-        fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
-          .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
-          .then(function (html) {
-            if (mine !== seq) return; // a newer keystroke won
-            results.innerHTML = html;
-            history.replaceState(null, "", "?q=" + encodeURIComponent(q));
-          })
-          .catch(function () {});
-      }, 150);
-    });
+    if (form) liveSearch(form);
   });
 })();
