@@ -110,8 +110,8 @@ def test_preview_lists_every_error_and_apply_is_refused(admin_client, unit):
 
     body = admin_client.get(preview_url(job)).content.decode()
     assert job.status == ImportJob.Status.INVALID
-    assert "<td>3</td><td>所属コード</td><td>%s</td>" % importing.ERR_UNKNOWN_UNIT in body
-    assert "<td>4</td><td>メール</td><td>%s</td>" % importing.ERR_BAD_EMAIL in body
+    assert f"<td>3</td><td>所属コード</td><td>{importing.ERR_UNKNOWN_UNIT}</td>" in body
+    assert f"<td>4</td><td>メール</td><td>{importing.ERR_BAD_EMAIL}</td>" in body
     assert f'action="{apply_url(job)}"' not in body
 
     response = admin_client.post(apply_url(job), follow=True)
