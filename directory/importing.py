@@ -33,6 +33,7 @@ from .models import ImportJob, OrgUnit, Staff, User
 from .services import audit_record, staff_search_fields, unit_rebuild_paths, unit_search_key
 
 BATCH_SIZE = 2000
+UPDATE_BATCH_SIZE = 250
 SAMPLE_SIZE = 10
 
 # --- messages (tests import these) ----------------------------------------------------------
@@ -283,6 +284,7 @@ class Plan:
     )
     missing_active: int = 0
     reactivated: int = 0
+    changed_fields: set[str] = field(default_factory=set)  # what ``update`` rows have changed
 
     def sample(self, bucket: str, item: dict[str, Any]) -> None:
         if len(self.samples[bucket]) < SAMPLE_SIZE:
@@ -359,6 +361,7 @@ def plan_staff(
             continue
         if "is_active" in changes and active:
             plan.reactivated += 1
+        plan.changed_fields.update(changes)
         if "unit_id" in changes:
             changes["unit_code"] = [unit_codes.get(changes.pop("unit_id")[0], ""), unit_code]
         for k, v in values.items():
@@ -535,9 +538,9 @@ def import_apply(*, job: ImportJob, actor: User | None) -> ImportJob:
     return job
 
 
-def _batches(items: list[Any]) -> Iterable[list[Any]]:
-    for start in range(0, len(items), BATCH_SIZE):
-        yield items[start:start + BATCH_SIZE]
+def _batches(items: list[Any], size: int = BATCH_SIZE) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def apply_staff(plan: Plan) -> None:
@@ -551,8 +554,11 @@ def apply_staff(plan: Plan) -> None:
         staff.updated_at = now
     for batch in _batches(plan.create):
         Staff.objects.bulk_create(batch)
-    update_fields = [*STAFF_FIELDS, "search_key", "kana_sort", "updated_at"]
-    for batch in _batches(plan.update):
+    # Only the columns that changed somewhere, in small batches: bulk_update's CASE WHEN grows
+    # with batch size × columns, and an April rotation usually changes one or two columns.
+    update_fields = [f for f in STAFF_FIELDS if f in plan.changed_fields]
+    update_fields += ["search_key", "kana_sort", "updated_at"]
+    for batch in _batches(plan.update, UPDATE_BATCH_SIZE):
         Staff.objects.bulk_update(batch, update_fields)
     for batch in _batches(plan.deactivate):
         Staff.objects.filter(pk__in=[s.pk for s in batch]).update(is_active=False, updated_at=now)
@@ -567,7 +573,7 @@ def apply_units(plan: Plan) -> None:
     for unit in plan.create + plan.update:
         unit.pk = ids[unit.code]
         unit.parent_id = ids[unit.parent_code] if unit.parent_code else None
-    for batch in _batches(plan.create + plan.update):
+    for batch in _batches(plan.create + plan.update, UPDATE_BATCH_SIZE):
         OrgUnit.objects.bulk_update(batch, ["name", "kana", "kind", "parent", "search_key"])
     if plan.create or plan.update:
         unit_rebuild_paths()
