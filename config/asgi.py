@@ -11,9 +11,11 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
-)
+
+def websocket_application():
+    """Signed-in session required (the consumer refuses anonymous), allowed Origin only.
+    The validator reads ALLOWED_HOSTS when built."""
+    return AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()})

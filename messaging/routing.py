@@ -1,3 +1,5 @@
-"""Websocket routes. Live messaging arrives with the command-groups issue."""
+from django.urls import path
 
-websocket_urlpatterns: list = []
+from .consumers import HonbuConsumer
+
+websocket_urlpatterns = [path("ws/", HonbuConsumer.as_asgi())]

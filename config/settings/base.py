@@ -220,3 +220,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
+HONBU_EDIT_WINDOW_MINUTES = env.int("HONBU_EDIT_WINDOW_MINUTES", default=15)
+HONBU_ATTACHMENT_MAX_BYTES = env.int("HONBU_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+HONBU_ATTACHMENT_TYPES = env.list("HONBU_ATTACHMENT_TYPES", default=[
+    "image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf", "text/plain",
+    "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+])

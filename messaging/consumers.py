@@ -1,0 +1,265 @@
+"""The one websocket per page. Thin: parse and validate a frame, check permission through a
+selector, call one service, answer. Frames and errors are documented in docs/event-flow.md."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from . import events, selectors, services
+from .models import CommandGroup, Message
+from .rendering import message_dict
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 16 * 1024
+HISTORY_PAGE = 200
+COUNT_FLUSH_SECONDS = 0.25  # receipt counts reach a watching page at most ~4 times a second
+
+ERR_MALFORMED = gettext_lazy("The frame is not valid JSON.")
+ERR_TOO_LARGE = gettext_lazy("The frame is too large.")
+ERR_UNKNOWN = gettext_lazy("Unknown frame type.")
+ERR_BAD_FIELD = gettext_lazy("A field is missing or has the wrong type: %(field)s")
+ERR_NO_GROUP = gettext_lazy("No such group, or you are not a member.")
+ERR_NO_MESSAGE = gettext_lazy("No such message.")
+ERR_FORBIDDEN = gettext_lazy("You are not allowed to do that.")
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _int(frame: dict, name: str, *, required: bool = True) -> int | None:
+    value = frame.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise FrameError("bad_request", str(ERR_BAD_FIELD) % {"field": name})
+    return value
+
+
+def _str(frame: dict, name: str, *, default: str | None = None) -> str:
+    value = frame.get(name, default)
+    if not isinstance(value, str):
+        raise FrameError("bad_request", str(ERR_BAD_FIELD) % {"field": name})
+    return value
+
+
+class HonbuConsumer(AsyncWebsocketConsumer):
+    flush_task: asyncio.Task | None = None
+    joined: frozenset[str] = frozenset()
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=4401)
+            return
+        self.user = user
+        self.language = user.language
+        self.joined: set[str] = set()
+        self.pending_counts: set[int] = set()
+        self.flush_task: asyncio.Task | None = None
+        group_ids, watch_ids = await self._membership()
+        await self.accept()
+        await self._join([events.channel_group("usr", user.pk)]
+                         + [events.channel_group("grp", g) for g in group_ids]
+                         + [events.channel_group("watch", g) for g in watch_ids])
+        await self._send({"type": "hello", "groups": group_ids})
+
+    async def disconnect(self, code: int) -> None:
+        if self.flush_task is not None:
+            self.flush_task.cancel()
+        for name in self.joined:
+            await self.channel_layer.group_discard(name, self.channel_name)
+
+    async def _join(self, names: list[str]) -> None:
+        for name in names:
+            if name not in self.joined:
+                await self.channel_layer.group_add(name, self.channel_name)
+                self.joined.add(name)
+
+    @database_sync_to_async
+    def _membership(self) -> tuple[list[int], list[int]]:
+        ids = selectors.user_group_ids(user=self.user)
+        watch = [g for g in CommandGroup.objects.filter(pk__in=ids)
+                 if selectors.user_group_role(user=self.user, group=g) == "commander"]
+        return ids, [g.pk for g in watch]
+
+    # --- client → server ---------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        with translation.override(self.language):
+            await self._receive(text_data, bytes_data)
+
+    async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        ref = None
+        try:
+            raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+            if len(raw.encode("utf-8")) > MAX_FRAME_BYTES:
+                raise FrameError("too_large", str(ERR_TOO_LARGE))
+            try:
+                frame = json.loads(raw)
+            except ValueError:
+                raise FrameError("malformed", str(ERR_MALFORMED)) from None
+            if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+                raise FrameError("malformed", str(ERR_MALFORMED))
+            ref = frame.get("ref") if isinstance(frame.get("ref"), (str, int)) else None
+            handler = self.HANDLERS.get(frame["type"])
+            if handler is None:
+                raise FrameError("unknown_type", str(ERR_UNKNOWN))
+            await handler(self, frame, ref)
+        except FrameError as exc:
+            await self._send({"type": "error", "code": exc.code, "message": exc.message, "ref": ref})
+        except Exception:  # the connection and the server survive a bug in one frame
+            log.exception("websocket frame failed")
+            await self._send({"type": "error", "code": "server_error",
+                              "message": _("Something went wrong. Please try again."), "ref": ref})
+
+    @database_sync_to_async
+    def _group_for(self, frame: dict, *, need: str = "read") -> CommandGroup:
+        gid = _int(frame, "group")
+        group = CommandGroup.objects.filter(pk=gid, is_active=True).first()
+        if group is None or not selectors.user_can_read(user=self.user, group=group):
+            raise FrameError("not_found", str(ERR_NO_GROUP))
+        return group
+
+    @database_sync_to_async
+    def _message_for(self, frame: dict) -> Message:
+        mid = _int(frame, "message")
+        message = Message.objects.select_related("group").filter(pk=mid).first()
+        if message is None or not selectors.user_can_read(user=self.user, group=message.group):
+            raise FrameError("not_found", str(ERR_NO_MESSAGE))
+        return message
+
+    async def on_sync(self, frame: dict, ref: Any) -> None:
+        """Everything after the client's last sequence number (reconnect / gap catch-up)."""
+        group = await self._group_for(frame)
+        after = _int(frame, "after_seq")
+        data = await self._history(group, after)
+        await self._send({"type": "history", "ref": ref, **data})
+
+    @database_sync_to_async
+    def _history(self, group: CommandGroup, after: int) -> dict[str, Any]:
+        rows = selectors.messages_after(group=group, after_seq=after, limit=HISTORY_PAGE)
+        return {"group": group.pk, "messages": [message_dict(m) for m in rows],
+                "last_seq": group.last_seq, "more": bool(rows) and rows[-1].seq < group.last_seq}
+
+    async def on_send(self, frame: dict, ref: Any) -> None:
+        group = await self._group_for(frame)
+        client_id = _str(frame, "client_id")
+        fields = {
+            "body": _str(frame, "body", default=""),
+            "kind": _str(frame, "kind", default="message"),
+            "priority": _str(frame, "priority", default="normal"),
+            "requires_ack": bool(frame.get("requires_ack", False)),
+            "reply_to_id": _int(frame, "reply_to", required=False),
+        }
+        result = await self._call(services.message_send, group=group, sender=self.user,
+                                  client_id=self._uuid(client_id), **fields)
+        await self._send({"type": "sent", "ref": ref, "client_id": client_id,
+                          "id": result.message.pk, "seq": result.message.seq,
+                          "group": group.pk, "duplicate": not result.created})
+
+    async def on_read(self, frame: dict, ref: Any) -> None:
+        group = await self._group_for(frame)
+        up_to = _int(frame, "up_to_seq")
+        await self._call(services.receipt_mark_read, user=self.user, group=group, up_to_seq=up_to)
+        await self._send({"type": "read_ok", "ref": ref, "group": group.pk, "up_to_seq": up_to})
+
+    async def on_ack(self, frame: dict, ref: Any) -> None:
+        message = await self._message_for(frame)
+        await self._call(services.receipt_acknowledge, user=self.user, message=message)
+        await self._send({"type": "ack_ok", "ref": ref, "message": message.pk})
+
+    async def on_edit(self, frame: dict, ref: Any) -> None:
+        message = await self._message_for(frame)
+        await self._call(services.message_edit, message=message, editor=self.user,
+                         body=_str(frame, "body"))
+        await self._send({"type": "edit_ok", "ref": ref, "message": message.pk})
+
+    async def on_delete(self, frame: dict, ref: Any) -> None:
+        message = await self._message_for(frame)
+        await self._call(services.message_delete, message=message, actor=self.user)
+        await self._send({"type": "delete_ok", "ref": ref, "message": message.pk})
+
+    async def on_counts(self, frame: dict, ref: Any) -> None:
+        message = await self._message_for(frame)
+        allowed = await database_sync_to_async(selectors.user_can_see_receipts)(
+            user=self.user, message=message)
+        if not allowed:
+            raise FrameError("forbidden", str(ERR_FORBIDDEN))
+        await self._send_counts([message.pk], ref=ref)
+
+    async def on_ping(self, frame: dict, ref: Any) -> None:
+        await self._send({"type": "pong", "ref": ref})
+
+    HANDLERS = {"sync": on_sync, "send": on_send, "read": on_read, "ack": on_ack,
+                "edit": on_edit, "delete": on_delete, "counts": on_counts, "ping": on_ping}
+
+    @staticmethod
+    def _uuid(value: str):
+        import uuid
+
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            raise FrameError("bad_request", str(ERR_BAD_FIELD) % {"field": "client_id"}) from None
+
+    async def _call(self, fn, **kwargs):
+        try:
+            return await database_sync_to_async(fn)(**kwargs)
+        except PermissionDenied as exc:
+            raise FrameError("forbidden", str(exc) or str(ERR_FORBIDDEN)) from None
+        except ValidationError as exc:
+            raise FrameError("invalid", " ".join(str(m) for m in exc.messages)) from None
+
+    # --- server → client (channel-layer events, handler name = event type with "_") ----------
+    async def message_new(self, event: dict) -> None:
+        await self._send(event)
+
+    async def message_update(self, event: dict) -> None:
+        await self._send(event)
+
+    async def unread_changed(self, event: dict) -> None:
+        await self._send(event)
+
+    async def membership_changed(self, event: dict) -> None:
+        group_ids, watch_ids = await self._membership()
+        await self._join([events.channel_group("grp", g) for g in group_ids]
+                         + [events.channel_group("watch", g) for g in watch_ids])
+        await self._send({"type": "groups", "groups": group_ids})
+
+    async def session_end(self, event: dict) -> None:
+        await self.close(code=4403)
+
+    async def receipt_changed(self, event: dict) -> None:
+        # Coalesce: remember which messages changed and re-count a moment later, so a
+        # 2,000-member group reading at once gives this page a few updates a second, not 2,000.
+        self.pending_counts.update(event["messages"])
+        if self.flush_task is None or self.flush_task.done():
+            self.flush_task = asyncio.ensure_future(self._flush_counts())
+
+    async def _flush_counts(self) -> None:
+        await asyncio.sleep(COUNT_FLUSH_SECONDS)
+        ids, self.pending_counts = sorted(self.pending_counts), set()
+        if ids:
+            await self._send_counts(ids)
+
+    async def _send_counts(self, ids: list[int], ref: Any = None) -> None:
+        counts = await database_sync_to_async(selectors.receipt_counts)(message_ids=ids)
+        await self._send({"type": "receipt.counts", "ref": ref, "counts": [
+            {"message": c.message_id, "total": c.total, "read": c.read, "acked": c.acked}
+            for c in counts]})
+
+    async def _send(self, data: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(data, ensure_ascii=False, default=str))

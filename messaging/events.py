@@ -1,0 +1,86 @@
+"""Live events: small dataclasses with a fixed dotted ``type``, pushed to channel-layer groups
+only after the database transaction commits. The channel layer may drop them; the database is
+the truth and clients catch up by sequence number (see docs/event-flow.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+
+def channel_group(kind: str, ident: int | str) -> str:
+    """The one place channel-layer group names are built: ``[A-Za-z0-9._-]``, < 100 chars."""
+    assert kind in {"grp", "usr", "watch"}, kind
+    return f"honbu.{kind}.{int(ident)}"
+
+
+@dataclass
+class Event:
+    type: ClassVar[str]
+
+    def payload(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["type"] = self.type
+        return data
+
+
+@dataclass
+class MessageNew(Event):
+    type: ClassVar[str] = "message.new"
+    group: int
+    message: dict[str, Any]
+
+
+@dataclass
+class MessageUpdate(Event):
+    type: ClassVar[str] = "message.update"
+    group: int
+    message: dict[str, Any]
+
+
+@dataclass
+class ReceiptChanged(Event):
+    """Receipts of these messages changed; watching consumers coalesce and re-count."""
+
+    type: ClassVar[str] = "receipt.changed"
+    group: int
+    messages: list[int] = field(default_factory=list)
+
+
+@dataclass
+class UnreadChanged(Event):
+    type: ClassVar[str] = "unread.changed"
+    group: int
+
+
+@dataclass
+class MembershipChanged(Event):
+    type: ClassVar[str] = "membership.changed"
+    group: int
+
+
+@dataclass
+class SessionEnd(Event):
+    """The account signed out or was deactivated: close its websockets."""
+
+    type: ClassVar[str] = "session.end"
+    user: int
+
+
+def _send_now(payload: dict[str, Any], groups: list[str]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for name in groups:
+        async_to_sync(layer.group_send)(name, payload)
+
+
+def send_event_on_commit(event: Event, *, groups: list[str]) -> None:
+    # Round-trip through JSON now so a non-serialisable event fails where it is built.
+    payload = json.loads(json.dumps(event.payload()))
+    transaction.on_commit(lambda: _send_now(payload, groups), robust=True)

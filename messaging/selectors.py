@@ -1,0 +1,215 @@
+"""Reads of command groups and messages; permission questions are answered here too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Q
+
+from directory.models import Post, Staff, User
+
+from .models import CommandGroup, GroupMembership, Message, Receipt
+
+ROLE_RANK = {GroupMembership.Role.OBSERVER: 0, GroupMembership.Role.MEMBER: 1,
+             GroupMembership.Role.COMMANDER: 2}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    user_id: int
+    post_id: int | None
+    role: str
+
+
+def group_recipients(*, group: CommandGroup) -> dict[int, Recipient]:
+    """Everyone in the group now, by user id: holders of member posts (whoever holds them
+    today) and individual staff, with accounts and active. Highest role wins."""
+    out: dict[int, Recipient] = {}
+    rows = GroupMembership.objects.filter(group=group).values_list(
+        "role", "post_id", "post__holder__user_id", "post__holder__is_active",
+        "post__holder__user__is_active", "staff__user_id", "staff__is_active",
+        "staff__user__is_active",
+    )
+    for role, post_id, p_uid, p_staff_ok, p_user_ok, s_uid, s_staff_ok, s_user_ok in rows:
+        if post_id is not None:
+            uid, ok = p_uid, p_staff_ok and p_user_ok
+        else:
+            uid, ok, post_id = s_uid, s_staff_ok and s_user_ok, None
+        if uid is None or not ok:
+            continue
+        prev = out.get(uid)
+        if prev is None or ROLE_RANK[role] > ROLE_RANK[prev.role]:
+            out[uid] = Recipient(uid, post_id if post_id is not None else (prev.post_id if prev else None), role)
+    return out
+
+
+def _membership_filter(user: User) -> Q:
+    return Q(memberships__post__holder__user=user, memberships__post__holder__is_active=True) | Q(
+        memberships__staff__user=user, memberships__staff__is_active=True)
+
+
+def user_group_role(*, user: User, group: CommandGroup) -> str | None:
+    """The user's role in the group, or None if they are not a member."""
+    if not (user.is_authenticated and user.is_active):
+        return None
+    roles = GroupMembership.objects.filter(group=group).filter(
+        Q(post__holder__user=user, post__holder__is_active=True)
+        | Q(staff__user=user, staff__is_active=True)
+    ).values_list("role", flat=True)
+    best = None
+    for role in roles:
+        if best is None or ROLE_RANK[role] > ROLE_RANK[best]:
+            best = role
+    return best
+
+
+def user_can_read(*, user: User, group: CommandGroup) -> bool:
+    return user_group_role(user=user, group=group) is not None
+
+
+def user_can_post(*, user: User, group: CommandGroup) -> bool:
+    return user_group_role(user=user, group=group) in (
+        GroupMembership.Role.MEMBER, GroupMembership.Role.COMMANDER)
+
+
+def user_can_instruct(*, user: User, group: CommandGroup) -> bool:
+    return user_group_role(user=user, group=group) == GroupMembership.Role.COMMANDER
+
+
+def user_is_records_admin(*, user: User) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.role == User.Role.ADMIN)
+
+
+def user_can_see_receipts(*, user: User, message: Message) -> bool:
+    """The sender, the group's commanders and administrators."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    if message.sender_id == user.pk or user_is_records_admin(user=user):
+        return user_can_read(user=user, group=message.group) or user_is_records_admin(user=user)
+    return user_group_role(user=user, group=message.group) == GroupMembership.Role.COMMANDER
+
+
+def user_can_manage_members(*, user: User, group: CommandGroup) -> bool:
+    if group.kind == CommandGroup.Kind.DIRECT:
+        return False
+    return user_is_records_admin(user=user) or user_can_instruct(user=user, group=group)
+
+
+def user_group_ids(*, user: User) -> list[int]:
+    if not (user.is_authenticated and user.is_active):
+        return []
+    return list(
+        CommandGroup.objects.filter(is_active=True).filter(_membership_filter(user))
+        .values_list("id", flat=True).distinct()
+    )
+
+
+@dataclass
+class GroupListItem:
+    group: CommandGroup
+    unread: int
+    last_message: Message | None
+    title: str
+
+
+def user_group_list(*, user: User) -> list[GroupListItem]:
+    ids = user_group_ids(user=user)
+    groups = {g.pk: g for g in CommandGroup.objects.filter(pk__in=ids)}
+    unread = dict(
+        Receipt.objects.filter(user=user, group_id__in=ids, read_at__isnull=True)
+        .values("group_id").annotate(n=Count("id")).values_list("group_id", "n")
+    )
+    # The newest message of each group is the one numbered last_seq: one indexed query.
+    wanted = [Q(group_id=g.pk, seq=g.last_seq) for g in groups.values() if g.last_seq]
+    last = {m.group_id: m for m in Message.objects.filter(_or_q(wanted))} if wanted else {}
+    items = [
+        GroupListItem(group=g, unread=unread.get(g.pk, 0), last_message=last.get(g.pk),
+                      title=group_title(group=g, user=user))
+        for g in groups.values()
+    ]
+    items.sort(key=lambda i: (-(i.unread > 0), -(i.last_message.pk if i.last_message else 0), i.title))
+    return items
+
+
+def _or_q(parts: list[Q]) -> Q:
+    q = Q(pk__in=[])
+    for p in parts:
+        q |= p
+    return q
+
+
+def group_title(*, group: CommandGroup, user: User) -> str:
+    """One-to-one conversations are titled with the other person's name."""
+    if group.kind != CommandGroup.Kind.DIRECT:
+        return group.name
+    other = Staff.objects.filter(group_memberships__group=group).exclude(user=user).first()
+    return other.full_name if other else group.name
+
+
+def messages_after(*, group: CommandGroup, after_seq: int, limit: int = 200) -> list[Message]:
+    return list(
+        Message.objects.filter(group=group, seq__gt=after_seq).order_by("seq")
+        .select_related("reply_to").prefetch_related("attachments")[:limit]
+    )
+
+
+def messages_latest(*, group: CommandGroup, limit: int = 50) -> list[Message]:
+    rows = list(
+        Message.objects.filter(group=group).order_by("-seq")
+        .select_related("reply_to").prefetch_related("attachments")[:limit]
+    )
+    rows.reverse()
+    return rows
+
+
+@dataclass
+class ReceiptCounts:
+    message_id: int
+    total: int
+    read: int
+    acked: int
+
+
+def receipt_counts(*, message_ids: list[int]) -> list[ReceiptCounts]:
+    rows = (
+        Receipt.objects.filter(message_id__in=message_ids).values("message_id")
+        .annotate(total=Count("id"), read=Count("id", filter=Q(read_at__isnull=False)),
+                  acked=Count("id", filter=Q(acked_at__isnull=False)))
+    )
+    by_id = {r["message_id"]: r for r in rows}
+    return [
+        ReceiptCounts(mid, by_id.get(mid, {}).get("total", 0), by_id.get(mid, {}).get("read", 0),
+                      by_id.get(mid, {}).get("acked", 0))
+        for mid in message_ids
+    ]
+
+
+@dataclass
+class ReceiptRow:
+    user_id: int
+    name: str
+    unit: str
+    post: str
+    read_at: datetime | None
+    acked_at: datetime | None
+
+
+def receipt_rows(*, message: Message) -> list[ReceiptRow]:
+    rows = Receipt.objects.filter(message=message).values_list(
+        "user_id", "user__staff__family_name", "user__staff__given_name", "user__staff__unit__name",
+        "post__name", "read_at", "acked_at", "user__username",
+    )
+    out = [
+        ReceiptRow(uid, f"{fam} {giv}" if fam else uname, unit or "", post or "", read_at, acked_at)
+        for uid, fam, giv, unit, post, read_at, acked_at, uname in rows
+    ]
+    return out
+
+
+def unread_count(*, user: User, group: CommandGroup) -> int:
+    return Receipt.objects.filter(user=user, group=group, read_at__isnull=True).count()
+
+
+def posts_for_user(*, user: User) -> list[Post]:
+    return list(Post.objects.filter(holder__user=user).order_by("sort_order"))

@@ -1,0 +1,200 @@
+"""The websocket, through the real ASGI stack (Origin check, session auth) and the Redis
+channel layer: live delivery, non-members get nothing, catch-up, duplicates, bad frames."""
+
+import json
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+
+from config.asgi import application
+from messaging import consumers
+from messaging.models import Message
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+ORIGIN = (b"origin", b"http://testserver")
+
+
+@sync_to_async
+def session_cookie(user) -> bytes:
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.save()
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}".encode()
+
+
+async def connect(user, origin=ORIGIN) -> WebsocketCommunicator:
+    headers = [origin] if origin else []
+    if user is not None:
+        headers.append((b"cookie", await session_cookie(user)))
+    comm = WebsocketCommunicator(application, "/ws/", headers=headers)
+    connected, _ = await comm.connect()
+    assert connected
+    hello = await comm.receive_json_from(timeout=5)
+    assert hello["type"] == "hello"
+    return comm
+
+
+async def frames_until(comm, wanted: str, timeout=5):
+    """Receive frames until one of type ``wanted``; return it and the ones skipped."""
+    skipped = []
+    while True:
+        frame = await comm.receive_json_from(timeout=timeout)
+        if frame["type"] == wanted:
+            return frame, skipped
+        skipped.append(frame)
+
+
+def send_frame(group, body="避難所を開設", **extra):
+    return {"type": "send", "group": group.pk, "client_id": str(uuid.uuid4()), "body": body, **extra}
+
+
+async def test_anonymous_and_foreign_origin_are_refused(hq, settings):
+    comm = WebsocketCommunicator(application, "/ws/", headers=[ORIGIN])
+    connected, code = await comm.connect()
+    assert not connected and code == 4401
+    await comm.disconnect()
+
+    settings.ALLOWED_HOSTS = ["honbu.city.example.jp"]
+    from config.asgi import websocket_application
+
+    comm = WebsocketCommunicator(websocket_application(), "/ws/", headers=[
+        (b"origin", b"https://evil.example.com"), (b"cookie", await session_cookie(hq.mayor))])
+    connected, _ = await comm.connect()
+    assert not connected
+    await comm.disconnect()
+
+
+async def test_live_delivery_reaches_members_only(hq):
+    mayor, ward, outsider = await connect(hq.mayor), await connect(hq.ward_head), await connect(hq.outsider)
+    try:
+        frame = send_frame(hq.group, kind="instruction", priority="urgent", requires_ack=True,
+                           body="住民を3階以上へ避難させてください")
+        await mayor.send_json_to(frame)
+        sent, _ = await frames_until(mayor, "sent")
+        assert sent["seq"] == 1 and sent["duplicate"] is False
+
+        new, _ = await frames_until(ward, "message.new")
+        assert new["message"]["seq"] == 1
+        assert new["message"]["priority"] == "urgent" and new["message"]["requires_ack"] is True
+        assert "3階以上" in new["message"]["html"]
+        assert await outsider.receive_nothing(timeout=0.5)
+    finally:
+        for c in (mayor, ward, outsider):
+            await c.disconnect()
+
+
+async def test_duplicate_client_id_sends_once(hq):
+    mayor, ward = await connect(hq.mayor), await connect(hq.ward_head)
+    try:
+        frame = send_frame(hq.group)
+        await mayor.send_json_to(frame)
+        first, _ = await frames_until(mayor, "sent")
+        await mayor.send_json_to(frame)  # the phone retries after a timeout
+        second, _ = await frames_until(mayor, "sent")
+        assert first["id"] == second["id"] and second["duplicate"] is True
+        await frames_until(ward, "message.new")
+        assert await ward.receive_nothing(timeout=0.5)
+        assert await sync_to_async(Message.objects.count)() == 1
+    finally:
+        await mayor.disconnect()
+        await ward.disconnect()
+
+
+async def test_reconnect_catches_up_on_missed_messages(hq):
+    ward = await connect(hq.ward_head)
+    await ward.disconnect()  # the phone drops off the network
+    mayor = await connect(hq.mayor)
+    try:
+        for i in range(3):
+            await mayor.send_json_to(send_frame(hq.group, body=f"第{i + 1}報"))
+            await frames_until(mayor, "sent")
+        ward = await connect(hq.ward_head)
+        await ward.send_json_to({"type": "sync", "group": hq.group.pk, "after_seq": 1})
+        history, _ = await frames_until(ward, "history")
+        assert [m["seq"] for m in history["messages"]] == [2, 3]
+        assert history["last_seq"] == 3 and history["more"] is False
+    finally:
+        await mayor.disconnect()
+        await ward.disconnect()
+
+
+async def test_read_and_ack_reach_the_commander_as_coalesced_counts(hq):
+    mayor, ward = await connect(hq.mayor), await connect(hq.ward_head)
+    try:
+        await mayor.send_json_to(send_frame(hq.group, kind="instruction", requires_ack=True))
+        sent, _ = await frames_until(mayor, "sent")
+        await frames_until(ward, "message.new")
+        await ward.send_json_to({"type": "read", "group": hq.group.pk, "up_to_seq": sent["seq"]})
+        await ward.send_json_to({"type": "ack", "message": sent["id"]})
+        await frames_until(ward, "ack_ok")
+        # Both changes land within one flush window: usually one frame with read 1 / acked 1.
+        counts = None
+        while counts is None or counts["acked"] < 1:
+            frame, _ = await frames_until(mayor, "receipt.counts")
+            counts = frame["counts"][0]
+        assert counts == {"message": sent["id"], "total": 3, "read": 1, "acked": 1}
+    finally:
+        await mayor.disconnect()
+        await ward.disconnect()
+
+
+async def test_non_member_actions_get_errors_and_change_nothing(hq):
+    outsider, observer = await connect(hq.outsider), await connect(hq.observer)
+    try:
+        await outsider.send_json_to(send_frame(hq.group))
+        err, _ = await frames_until(outsider, "error")
+        assert err["code"] == "not_found"
+        await outsider.send_json_to({"type": "sync", "group": hq.group.pk, "after_seq": 0})
+        err, _ = await frames_until(outsider, "error")
+        assert err["code"] == "not_found"
+        await observer.send_json_to(send_frame(hq.group))
+        err, _ = await frames_until(observer, "error")
+        assert err["code"] == "forbidden"
+        assert await sync_to_async(Message.objects.count)() == 0
+    finally:
+        await outsider.disconnect()
+        await observer.disconnect()
+
+
+@pytest.mark.parametrize("raw, code", [
+    ("not json at all", "malformed"),
+    ("[1, 2, 3]", "malformed"),
+    (json.dumps({"type": "teleport"}), "unknown_type"),
+    (json.dumps({"type": "send", "group": "one", "client_id": "x"}), "bad_request"),
+    (json.dumps({"type": "read", "group": -1, "up_to_seq": 1}), "bad_request"),
+    (json.dumps({"type": "send", "body": "x" * (consumers.MAX_FRAME_BYTES + 1)}), "too_large"),
+])
+async def test_malformed_frames_get_an_error_frame_and_the_socket_survives(hq, raw, code):
+    comm = await connect(hq.mayor)
+    try:
+        await comm.send_to(text_data=raw)
+        err, _ = await frames_until(comm, "error")
+        assert err["code"] == code and err["message"]
+        await comm.send_json_to({"type": "ping", "ref": 7})
+        pong, _ = await frames_until(comm, "pong")
+        assert pong["ref"] == 7
+        assert await sync_to_async(Message.objects.count)() == 0
+    finally:
+        await comm.disconnect()
+
+
+async def test_errors_are_translated_for_the_user(hq):
+    from django.utils import translation
+
+    comm = await connect(hq.mayor)  # Japanese by default
+    try:
+        await comm.send_to(text_data="{")
+        err, _ = await frames_until(comm, "error")
+        with translation.override("ja"):
+            expected = str(consumers.ERR_MALFORMED)
+        assert expected != "The frame is not valid JSON."  # a Japanese catalogue exists
+        assert err["message"] == expected
+    finally:
+        await comm.disconnect()
