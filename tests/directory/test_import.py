@@ -14,7 +14,7 @@ from directory import importing
 from directory.importing import import_apply, import_preview
 from directory.models import AuditEntry, ImportJob, OrgUnit, Staff
 from directory.services import staff_search_fields, unit_search_key
-from tests.factories import OrgUnitFactory, StaffFactory
+from tests.factories import OrgUnitFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -240,6 +240,7 @@ def test_reimporting_the_same_roster_changes_nothing(unit, django_assert_max_num
 def test_changed_row_updates_by_employee_number_with_search_keys(unit):
     other = OrgUnitFactory(code="K002")
     import_apply(job=preview(csv_bytes([row(1), row(2)])), actor=None)
+    before = Staff.objects.get(employee_number="200001")
     untouched_at = Staff.objects.get(employee_number="200002").updated_at
 
     job = import_apply(
@@ -254,7 +255,21 @@ def test_changed_row_updates_by_employee_number_with_search_keys(unit):
     assert (staff.family_kana, staff.unit) == ("タナカ", other)
     assert (staff.search_key, staff.kana_sort) == staff_search_fields(staff)
     assert staff.kana_sort == "たなかはなこ1"
+    assert (staff.pk, staff.created_at) == (before.pk, before.created_at)
+    assert staff.updated_at > before.updated_at
+    assert staff.email == before.email
     assert Staff.objects.get(employee_number="200002").updated_at == untouched_at
+
+
+def test_update_keeps_the_sign_in_account(unit):
+    user = UserFactory()
+    StaffFactory(employee_number="200001", unit=unit, user=user)
+
+    job = import_apply(job=preview(csv_bytes([row(1)])), actor=None)
+
+    assert job.summary["counts"]["updated"] == 1
+    assert Staff.objects.get(employee_number="200001").user == user
+    assert Staff.objects.count() == 1
 
 
 def test_missing_staff_are_deactivated_only_when_asked(unit):
