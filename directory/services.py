@@ -180,7 +180,7 @@ def post_assign_holder(
     *, post: Post, holder: Staff | None, actor: User | None, reason: str = ""
 ) -> Post:
     """Give the post to ``holder`` (or leave it vacant). Audited; a no-op change is not logged."""
-    post = Post.objects.select_for_update().select_related("holder").get(pk=post.pk)
+    post = Post.objects.select_for_update(of=("self",)).select_related("holder").get(pk=post.pk)
     previous = post.holder
     if (previous.pk if previous else None) == (holder.pk if holder else None):
         return post
@@ -313,7 +313,7 @@ def account_issue(
     results: list[IssuedAccount] = []
     for person in staff:
         with transaction.atomic():
-            person = Staff.objects.select_for_update().select_related("unit").get(pk=person.pk)
+            person = Staff.objects.select_for_update(of=("self",)).select_related("unit").get(pk=person.pk)
             if person.user_id is not None:
                 results.append(IssuedAccount(person, person.user, skipped_reason=str(ERR_ALREADY_HAS_ACCOUNT)))
                 continue
