@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -429,3 +430,14 @@ def test_units_cycle_through_the_directory_is_an_error():
     assert job.errors == [error(2, "上位所属コード", importing.ERR_UNIT_CYCLE)]
     a.refresh_from_db()
     assert a.parent is None
+
+
+def test_the_documented_samples_import_cleanly():
+    samples = Path(__file__).resolve().parents[2] / "docs" / "samples"
+    units = import_apply(job=preview((samples / "units.csv").read_bytes(), kind="units"), actor=None)
+    staff = import_apply(job=preview((samples / "staff.csv").read_bytes()), actor=None)
+
+    assert (units.status, units.encoding, units.summary["counts"]["created"]) == ("applied", "utf-8", 6)
+    assert (staff.status, staff.encoding, staff.summary["counts"]["created"]) == ("applied", "cp932", 5)
+    assert Staff.objects.get(employee_number="100003").unit.code == "S1000"
+    assert Staff.objects.get(employee_number="100005").is_active is False
