@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from pathlib import Path
 
 import openpyxl
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.test import override_settings
 
 from directory import importing
@@ -441,3 +443,32 @@ def test_the_documented_samples_import_cleanly():
     assert (staff.status, staff.encoding, staff.summary["counts"]["created"]) == ("applied", "cp932", 5)
     assert Staff.objects.get(employee_number="100003").unit.code == "S1000"
     assert Staff.objects.get(employee_number="100005").is_active is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_applies_apply_once(unit):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs row locks across connections (PostgreSQL)")
+    job = preview(csv_bytes([row(n) for n in range(2000)]))
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def apply() -> None:
+        barrier.wait()
+        try:
+            import_apply(job=job, actor=None)
+            outcomes.append("applied")
+        except ValidationError as exc:
+            outcomes.append(exc.messages[0])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=apply) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sorted(outcomes) == sorted(["applied", str(importing.ERR_JOB_APPLIED)])
+    assert Staff.objects.count() == 2000
+    assert AuditEntry.objects.filter(action="import.apply").count() == 1
