@@ -1,7 +1,9 @@
 """Real-browser fixtures: Debian's Chromium driven by Playwright's sync API, phone-sized.
 
 Playwright's sync API runs an asyncio event loop in this thread, so Django's "you are in an
-async context" guard must be relaxed for the ORM calls the tests make to build their data.
+async context" guard must be relaxed for the ORM calls the tests make to build their data. Both
+the loop and the relaxed guard last only as long as one browser test module, so they never leak
+into the websocket tests (which need the guard and their own event loop).
 """
 
 from __future__ import annotations
@@ -13,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -45,7 +45,7 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(
@@ -53,10 +53,18 @@ def browser() -> Iterator[Browser]:
             "(apt-get install chromium). They are never skipped.",
             pytrace=False,
         )
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture

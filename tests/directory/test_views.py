@@ -195,10 +195,13 @@ def test_unknown_profile_is_404(signed_in, city):
     assert signed_in.get(reverse("directory:staff_detail", args=[999999])).status_code == 404
 
 
-def test_message_action_is_a_placeholder(signed_in, city):
-    response = signed_in.get(reverse("messaging:conversation_start", args=[city["holder"].pk]))
-    assert response.status_code == 200
-    assert "messaging/coming_soon.html" in [t.name for t in response.templates]
+def test_message_action_without_an_account_explains_and_creates_nothing(signed_in, city):
+    from messaging.models import CommandGroup
+
+    response = signed_in.get(reverse("messaging:conversation_start", args=[city["holder"].pk]),
+                             follow=True)
+    assert response.request["PATH_INFO"] == reverse("directory:staff_detail", args=[city["holder"].pk])
+    assert not CommandGroup.objects.filter(kind="direct").exists()
 
 
 def test_unit_tree_lists_roots_with_their_first_level(signed_in, city):
