@@ -32,7 +32,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 
 from . import services
-from .models import AuditEntry, OrgUnit, Post, PostDeputy, Staff, User
+from .models import OrgUnit, Post, PostDeputy, Staff, User
 
 DEMO_PASSWORD = "honbu-demo-2026"  # noqa: S105 - published demo password, demo data only
 DEMO_SEED = 2018
@@ -534,46 +534,23 @@ def _seed(people: list[_Person], posts: list[_Post], staff_count: int, seed: int
         if p.role in (User.Role.ADMIN, User.Role.COORDINATOR):
             services.user_set_role(user=staff[p.employee_number].user, role=p.role, actor=None)
 
-    # Posts, deputies and the audit entries post_create / post_assign_holder / post_set_deputies
-    # would write, in bulk. (Calling post_assign_holder per post works on SQLite but fails on
-    # PostgreSQL today: its select_for_update() locks an outer join; see the report.)
-    post_rows = []
+    # Posts through the services (79 of them), so holders and deputies are audited like any
+    # later change.
     for order, spec in enumerate(posts, start=1):
-        post = Post(
+        post = services.post_create(
             code=spec.code,
             name=spec.name,
             kana=spec.kana,
             unit=units[spec.unit_code],
-            holder=staff[spec.holder],
             sort_order=order,
+            actor=None,
         )
-        post.search_key = services.post_search_key(post)
-        post_rows.append(post)
-    Post.objects.bulk_create(post_rows, batch_size=BATCH)
-    deputies, audit = [], []
-    for post, spec in zip(post_rows, posts, strict=True):
-        chosen = [staff[d] for d in spec.deputies]
-        deputies += [PostDeputy(post=post, staff=d, rank=r) for r, d in enumerate(chosen, start=1)]
-        ref = {"target_type": post._meta.label_lower, "target_id": str(post.pk)}
-        audit += [
-            AuditEntry(action="post.create", data={"code": post.code, "name": post.name}, **ref),
-            AuditEntry(
-                action="post.holder_change",
-                **ref,
-                data={
-                    "previous": None,
-                    "new": services._staff_ref(post.holder),
-                    "reason": SEED_REASON,
-                },
-            ),
-            AuditEntry(
-                action="post.deputies_change",
-                **ref,
-                data={"previous": [], "new": [services._staff_ref(d) for d in chosen]},
-            ),
-        ]
-    PostDeputy.objects.bulk_create(deputies, batch_size=BATCH)
-    AuditEntry.objects.bulk_create(audit, batch_size=BATCH)
+        services.post_set_deputies(
+            post=post, deputies=[staff[d] for d in spec.deputies], actor=None
+        )
+        services.post_assign_holder(
+            post=post, holder=staff[spec.holder], actor=None, reason=SEED_REASON
+        )
 
     return DemoSummary(
         already_loaded=False,
