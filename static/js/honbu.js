@@ -4,7 +4,7 @@
 
   function showConn() {
     var el = document.getElementById("conn-state");
-    if (!el) return;
+    if (!el || document.getElementById("chat")) return; // the chat page reports its websocket state
     var on = navigator.onLine;
     el.textContent = on ? el.dataset.online : el.dataset.offline;
     el.classList.toggle("offline", !on);

@@ -1,0 +1,38 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from directory.models import Post, Staff
+
+from .models import GroupMembership, Message
+
+
+class SendForm(forms.Form):
+    """HTTP sending (attachments, and pages without websockets)."""
+
+    client_id = forms.UUIDField()
+    body = forms.CharField(required=False, max_length=4000, widget=forms.Textarea)
+    kind = forms.ChoiceField(choices=Message.Kind.choices, initial=Message.Kind.MESSAGE)
+    priority = forms.ChoiceField(choices=Message.Priority.choices, initial=Message.Priority.NORMAL)
+    requires_ack = forms.BooleanField(required=False)
+    reply_to = forms.IntegerField(required=False, min_value=1)
+    file = forms.FileField(required=False)
+
+
+class AddMemberForm(forms.Form):
+    post = forms.ModelChoiceField(queryset=Post.objects.order_by("sort_order", "code"),
+                                  required=False, label=_("Post"))
+    employee_number = forms.CharField(required=False, max_length=20, label=_("Employee number"))
+    role = forms.ChoiceField(choices=GroupMembership.Role.choices, label=_("Role"),
+                             initial=GroupMembership.Role.MEMBER)
+
+    def clean(self):
+        data = super().clean()
+        number = (data.get("employee_number") or "").strip()
+        if bool(data.get("post")) == bool(number):
+            raise forms.ValidationError(_("Choose a post or enter an employee number (one of the two)."))
+        if number:
+            staff = Staff.objects.filter(employee_number=number, is_active=True).first()
+            if staff is None:
+                raise forms.ValidationError(_("No active staff member has that employee number."))
+            data["staff"] = staff
+        return data

@@ -1,0 +1,75 @@
+"""The public record: a group's chronology (クロノロジー) for administrators, as CSV and JSON.
+Every message with all its versions, and per message each recipient's read and
+acknowledgement times. Viewing and exporting are themselves audited (see views)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from django.utils import timezone
+
+from .models import CommandGroup, Message, MessageVersion, Receipt
+
+
+def _ts(value) -> str:
+    return timezone.localtime(value).isoformat() if value else ""
+
+
+def chronology(*, group: CommandGroup) -> list[dict[str, Any]]:
+    messages = list(Message.objects.filter(group=group).order_by("seq").select_related("reply_to"))
+    versions: dict[int, list] = {}
+    for v in MessageVersion.objects.filter(message__group=group).select_related("by").order_by(
+            "message_id", "version"):
+        versions.setdefault(v.message_id, []).append(v)
+    receipts: dict[int, list] = {}
+    for r in Receipt.objects.filter(group=group).select_related("user__staff", "post").order_by(
+            "message_id", "read_at", "user_id"):
+        receipts.setdefault(r.message_id, []).append(r)
+    out = []
+    for m in messages:
+        out.append({
+            "seq": m.seq, "id": m.pk, "sent_at": _ts(m.created_at), "sender": m.sender_name,
+            "sender_account": m.sender.get_username() if hasattr(m, "sender") else "",
+            "sender_post": m.sender_post_name, "kind": m.kind, "priority": m.priority,
+            "requires_ack": m.requires_ack, "reply_to_seq": m.reply_to.seq if m.reply_to else None,
+            "text": m.body, "edited_at": _ts(m.edited_at), "deleted_at": _ts(m.deleted_at),
+            "versions": [{"version": v.version, "action": v.action, "text": v.body,
+                          "by": v.by.get_username(), "at": _ts(v.at)} for v in versions.get(m.pk, [])],
+            "receipts": [{"account": r.user.get_username(),
+                          "name": r.user.staff.full_name if hasattr(r.user, "staff") else "",
+                          "post": r.post.name if r.post else "", "read_at": _ts(r.read_at),
+                          "acked_at": _ts(r.acked_at)} for r in receipts.get(m.pk, [])],
+        })
+    return out
+
+
+CSV_HEADER = ["seq", "sent_at", "sender", "sender_post", "kind", "priority", "requires_ack",
+              "reply_to_seq", "event", "version", "at", "by", "text", "recipient", "recipient_post"]
+
+
+def chronology_csv_rows(*, group: CommandGroup) -> Iterator[list[str]]:
+    """One row per event, in message order: each version, then each read and acknowledgement."""
+    yield CSV_HEADER
+    for m in chronology(group=group):
+        base = [m["seq"], m["sent_at"], m["sender"], m["sender_post"], m["kind"], m["priority"],
+                m["requires_ack"], m["reply_to_seq"] or ""]
+        for v in m["versions"]:
+            yield base + [v["action"], v["version"], v["at"], v["by"], v["text"], "", ""]
+        for r in m["receipts"]:
+            if r["read_at"]:
+                yield base + ["read", "", r["read_at"], r["account"], "", r["name"], r["post"]]
+            if r["acked_at"]:
+                yield base + ["acknowledged", "", r["acked_at"], r["account"], "", r["name"], r["post"]]
+            if not r["read_at"]:
+                yield base + ["unread", "", "", r["account"], "", r["name"], r["post"]]
+
+
+def chronology_csv(*, group: CommandGroup) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    for row in chronology_csv_rows(group=group):
+        writer.writerow(row)
+    return "\ufeff" + buf.getvalue()  # BOM: Excel in Japan opens UTF-8 correctly
