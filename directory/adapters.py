@@ -9,6 +9,11 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         return False
 
+    def logout(self, request) -> None:
+        session_key = request.session.session_key
+        super().logout(request)
+        services.session_ended(session_key=session_key)
+
     def set_password(self, user, password: str) -> None:
         super().set_password(user, password)
         services.user_password_changed(user=user)

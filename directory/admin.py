@@ -23,8 +23,13 @@ class UserAdmin(BaseUserAdmin):
 
     def save_model(self, request, obj, form, change):
         role = form.cleaned_data.get("role", obj.role)
+        closing = change and "is_active" in form.changed_data and not obj.is_active
+        if closing:
+            obj.is_active = True  # the service below deactivates, audits and closes websockets
         super().save_model(request, obj, form, change)
         services.user_set_role(user=obj, role=role, actor=request.user)
+        if closing:
+            services.user_accounts_close(user_ids=[obj.pk], actor=request.user, reason="admin")
 
 
 @admin.register(OrgUnit)

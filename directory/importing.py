@@ -30,7 +30,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .models import ImportJob, OrgUnit, Staff, User
-from .services import audit_record, staff_search_fields, unit_rebuild_paths, unit_search_key
+from .services import (
+    audit_record,
+    staff_search_fields,
+    unit_rebuild_paths,
+    unit_search_key,
+    user_accounts_close,
+)
 
 BATCH_SIZE = 2000
 UPDATE_BATCH_SIZE = 250
@@ -565,6 +571,11 @@ def apply_staff(plan: Plan) -> None:
                                   update_fields=update_fields)
     for batch in _batches(plan.deactivate):
         Staff.objects.filter(pk__in=[s.pk for s in batch]).update(is_active=False, updated_at=now)
+    # Staff no longer active (deactivated now, or marked inactive in the roster) lose sign-in.
+    # Reactivated staff do not get their account back automatically: an administrator decides.
+    if plan.deactivate or any(not s.is_active for s in plan.update):
+        leaving = User.objects.filter(staff__is_active=False, is_active=True).values_list("pk", flat=True)
+        user_accounts_close(user_ids=list(leaving), actor=None, reason="roster import")
 
 
 def apply_units(plan: Plan) -> None:

@@ -383,3 +383,29 @@ def user_password_changed(*, user: User) -> User:
         User.objects.filter(pk=user.pk).update(must_change_password=False)
         user.must_change_password = False
     return user
+
+
+def user_accounts_close(*, user_ids: Iterable[int], actor: User | None, reason: str) -> int:
+    """Deactivate accounts (e.g. staff who left): they can no longer sign in, their open
+    websockets close at once, and the change is audited. Returns how many were closed."""
+    from messaging.events import SessionEnd, channel_group, send_event_on_commit
+
+    with transaction.atomic():
+        ids = list(User.objects.filter(pk__in=list(user_ids), is_active=True)
+                   .select_for_update().values_list("pk", flat=True))
+        if not ids:
+            return 0
+        User.objects.filter(pk__in=ids).update(is_active=False)
+        audit_record(actor=actor, action="user.deactivate", data={"users": ids, "reason": reason})
+        send_event_on_commit(SessionEnd(reason="deactivated"),
+                             groups=[channel_group("usr", uid) for uid in ids])
+    return len(ids)
+
+
+def session_ended(*, session_key: str | None) -> None:
+    """A sign-out: close the websockets opened with that session (other devices stay)."""
+    if not session_key:
+        return
+    from messaging.events import SessionEnd, channel_group, send_event_on_commit
+
+    send_event_on_commit(SessionEnd(reason="signed_out"), groups=[channel_group("sess", session_key)])

@@ -72,7 +72,10 @@ class HonbuConsumer(AsyncWebsocketConsumer):
         self.flush_task: asyncio.Task | None = None
         group_ids, watch_ids = await self._membership()
         await self.accept()
-        await self._join([events.channel_group("usr", user.pk)]
+        session = self.scope.get("session")
+        session_key = getattr(session, "session_key", None)
+        await self._join(([events.channel_group("sess", session_key)] if session_key else [])
+                         + [events.channel_group("usr", user.pk)]
                          + [events.channel_group("grp", g) for g in group_ids]
                          + [events.channel_group("watch", g) for g in watch_ids])
         await self._send({"type": "hello", "groups": group_ids})

@@ -4,6 +4,7 @@ the truth and clients catch up by sequence number (see docs/event-flow.md)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
@@ -14,7 +15,10 @@ from django.db import transaction
 
 
 def channel_group(kind: str, ident: int | str) -> str:
-    """The one place channel-layer group names are built: ``[A-Za-z0-9._-]``, < 100 chars."""
+    """The one place channel-layer group names are built: ``[A-Za-z0-9._-]``, < 100 chars.
+    ``sess`` groups are keyed by a hash of the session key (never the key itself)."""
+    if kind == "sess":
+        return "honbu.sess." + hashlib.sha256(str(ident).encode()).hexdigest()[:32]
     assert kind in {"grp", "usr", "watch"}, kind
     return f"honbu.{kind}.{int(ident)}"
 
@@ -66,10 +70,10 @@ class MembershipChanged(Event):
 
 @dataclass
 class SessionEnd(Event):
-    """The account signed out or was deactivated: close its websockets."""
+    """A session signed out, or the account was deactivated: close those websockets."""
 
     type: ClassVar[str] = "session.end"
-    user: int
+    reason: str = ""
 
 
 def _send_now(payload: dict[str, Any], groups: list[str]) -> None:

@@ -143,3 +143,29 @@ def test_staff_cannot_issue_accounts_and_nothing_changes(client, staff_user):
     person.refresh_from_db()
     assert person.user is None
     assert not AuditEntry.objects.filter(action="account.issue").exists()
+
+
+def test_staff_who_leave_in_a_roster_import_lose_sign_in(admin_user, django_capture_on_commit_callbacks):
+    from directory.importing import import_apply, import_preview
+    from tests.factories import OrgUnitFactory
+
+    unit = OrgUnitFactory(code="K01")
+    stays = StaffFactory(employee_number="700001", unit=unit, user=UserFactory(username="700001"))
+    leaves = StaffFactory(employee_number="700002", unit=unit, user=UserFactory(username="700002"))
+    roster = ("employee_number,family_name,given_name,family_kana,given_kana,unit_code\n"
+              f"700001,{stays.family_name},{stays.given_name},{stays.family_kana},{stays.given_kana},K01\n")
+    # The admin's own staff row is not in this roster either; keep it out of the way.
+    admin_user.staff.delete()
+
+    job = import_preview(kind="staff", filename="roster.csv", content=roster.encode(),
+                         deactivate_missing=True, uploaded_by=admin_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        import_apply(job=job, actor=admin_user)
+
+    leaves.refresh_from_db()
+    stays.refresh_from_db()
+    assert leaves.is_active is False and leaves.user.is_active is False
+    assert stays.is_active is True and stays.user.is_active is True
+    entry = AuditEntry.objects.get(action="user.deactivate")
+    assert entry.data == {"users": [leaves.user.pk], "reason": "roster import"}
+    assert authenticate(username="700002", password="correct-horse-battery") is None

@@ -198,3 +198,36 @@ async def test_errors_are_translated_for_the_user(hq):
         assert err["message"] == expected
     finally:
         await comm.disconnect()
+
+
+async def test_signing_out_closes_that_sessions_websockets_only(hq):
+    from django.test import Client
+
+    browser = Client()
+    await sync_to_async(browser.force_login)(hq.ward_head)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
+    phone = WebsocketCommunicator(application, "/ws/", headers=[ORIGIN, (b"cookie", cookie.encode())])
+    assert (await phone.connect())[0]
+    await phone.receive_json_from(timeout=5)  # hello
+    laptop = await connect(hq.ward_head)  # another session of the same person
+    try:
+        response = await sync_to_async(browser.post)("/accounts/logout/")
+        assert response.status_code == 302
+        assert (await phone.receive_output(timeout=5))["type"] == "websocket.close"
+        await laptop.send_json_to({"type": "ping", "ref": 1})
+        pong, _ = await frames_until(laptop, "pong")
+        assert pong["ref"] == 1
+    finally:
+        await laptop.disconnect()
+
+
+async def test_deactivating_an_account_closes_its_websockets(hq):
+    from directory import services as directory_services
+
+    comm = await connect(hq.ward_head)
+    closed = await sync_to_async(directory_services.user_accounts_close)(
+        user_ids=[hq.ward_head.pk], actor=hq.mayor, reason="test")
+    assert closed == 1
+    assert (await comm.receive_output(timeout=5))["type"] == "websocket.close"
+    await hq.ward_head.arefresh_from_db()
+    assert hq.ward_head.is_active is False
