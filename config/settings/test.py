@@ -16,3 +16,14 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES["default"]["KEY_PREFIX"] = "honbu-test"  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "honbu-test"  # noqa: F405
 CELERY_TASK_DEFAULT_QUEUE = "honbu-test"
+
+# Browser tests that need websockets serve the test database from a Daphne subprocess
+# (tests/browser/conftest.py: asgi_server). SQLite's default in-memory test database cannot be
+# shared with another process, so tests use a file; the pid keeps concurrent runs apart.
+# The subprocess is told the database to serve in HONBU_TEST_SERVE_DB (same for PostgreSQL,
+# where it is the test database's name).
+DATABASES["default"].setdefault("TEST", {})  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"]["NAME"] = str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")  # noqa: F405
+if os.environ.get("HONBU_TEST_SERVE_DB"):
+    DATABASES["default"]["NAME"] = os.environ["HONBU_TEST_SERVE_DB"]  # noqa: F405

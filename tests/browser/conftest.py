@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
 
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
@@ -34,7 +43,9 @@ PHONE = {
     "locale": "ja-JP",
     "timezone_id": "Asia/Tokyo",
 }
-RESULTS_DIR = Path(__file__).resolve().parents[2] / "test-results"
+BASE_DIR = Path(__file__).resolve().parents[2]
+RESULTS_DIR = BASE_DIR / "test-results"
+PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's password
 
 
 @pytest.hookimpl(wrapper=True)
@@ -85,3 +96,123 @@ def phone(phone_context: BrowserContext, request) -> Iterator[Page]:
         RESULTS_DIR.mkdir(exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
         page.screenshot(path=str(RESULTS_DIR / f"{name}.png"), full_page=True)
+
+
+def _screenshot_on_failure(request, pages: list[Page]) -> None:
+    report = getattr(request.node, "report_call", None)
+    if report is None or not report.failed:
+        return
+    RESULTS_DIR.mkdir(exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
+    for i, page in enumerate(pages):
+        try:
+            page.screenshot(path=str(RESULTS_DIR / f"{name}-{i}.png"), full_page=True)
+        except Exception:  # noqa: BLE001, S110 - a closed page must not hide the real failure
+            pass
+
+
+# --- an ASGI server with websockets -------------------------------------------------------------
+# pytest-django's live_server is WSGI (no websockets). For pages that need the live channel,
+# Daphne runs in a subprocess on the test database that pytest-django created, sharing the
+# test Redis. Data must be committed to be seen: use `transactional_db`.
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup, django_db_blocker) -> Iterator[str]:
+    """Daphne serving ``config.asgi:application`` on the test database; yields its base URL.
+
+    Session-scoped and torn down before the test database is destroyed (PostgreSQL refuses to
+    drop a database that still has connections)."""
+    with django_db_blocker.unblock():
+        db_name = str(connection.settings_dict["NAME"])
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "HONBU_TEST_SERVE_DB": db_name,  # read by config/settings/test.py
+        "REDIS_URL": settings.REDIS_URL,  # the same Redis (channel layer) as the test process
+        "PYTHONUNBUFFERED": "1",
+    })
+    log = tempfile.NamedTemporaryFile(prefix="honbu-daphne-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+         "config.asgi:application"],
+        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                output = Path(log.name).read_text(errors="replace")
+                pytest.fail(f"Daphne did not start (exit {proc.returncode}):\n{output}",
+                            pytrace=False)
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        Path(log.name).unlink(missing_ok=True)
+
+
+@pytest.fixture
+def asgi_phone(browser: Browser, asgi_server: str, transactional_db,
+               request) -> Iterator[Callable[..., Page]]:
+    """Open phones (each its own browser context: own cookies, own network) on the ASGI server.
+
+    ``asgi_phone()`` gives a page; ``asgi_phone(user=u)`` one already signed in as ``u``
+    (session cookie made with SessionStore, like a sign-in would)."""
+    contexts: list[BrowserContext] = []
+    pages: list[Page] = []
+
+    def open_phone(user=None) -> Page:
+        context = browser.new_context(base_url=asgi_server, **PHONE)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        if user is not None:
+            context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                                  "value": session_for(user), "url": asgi_server}])
+        page = context.new_page()
+        pages.append(page)
+        return page
+
+    yield open_phone
+    _screenshot_on_failure(request, pages)
+    for context in contexts:
+        context.close()
+
+
+def session_for(user) -> str:
+    """A signed-in session for ``user`` in the database; returns the cookie value."""
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
+
+
+def sign_in(page: Page, username: str, password: str = PASSWORD, next_url: str = "/") -> None:
+    """Through the real sign-in page, the way a person does it."""
+    page.goto(f"/accounts/login/?next={next_url}")
+    page.locator("input[name=login]").fill(username)
+    page.locator("#id_password").fill(password)
+    page.locator("form.form button[type=submit]").tap()
+    page.wait_for_url(re.compile(re.escape(next_url) + r"$"))
