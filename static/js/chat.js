@@ -1,6 +1,10 @@
 // Honbu chat page: one websocket, database-backed catch-up by sequence number, an outbox kept
 // in localStorage across reloads, read receipts when a message is on screen, 了解 button and
 // live read/ack counters. Plain JS; strings come from Django's JavaScript catalogue (gettext).
+//
+// Invariants: a message is drawn once, keyed by its sequence number (re-drawing replaces it);
+// `lastSeq` only moves over a contiguous run, so any gap is fetched from the database (sync);
+// the outbox is flushed on every (re)connect and the server drops repeats by client_id.
 (function () {
   "use strict";
   var root = document.getElementById("chat");
@@ -13,13 +17,19 @@
   var list = document.getElementById("messages");
   var stateEl = document.getElementById("conn-state");
   var OUTBOX_KEY = "honbu.outbox." + ME + "." + GROUP;
-  var lastSeq = 0, ws = null, backoff = 1000, readSent = 0, readTimer = null, syncing = false;
+  var lastSeq = 0, ws = null, backoff = 1000, retryTimer = null, syncing = false;
   var counts = JSON.parse(document.getElementById("counts-data").textContent);
   var acked = new Set(JSON.parse(document.getElementById("acked-data").textContent));
   var pendingAck = new Set(JSON.parse(document.getElementById("pending-ack-data").textContent));
+  var initial = JSON.parse(document.getElementById("messages-data").textContent);
+  // Messages rendered with the page: my receipts for them are known (acked / pendingAck).
+  // Anything that arrives later was sent while I was a member, so I am one of its recipients.
+  var fromPage = new Set(initial.map(function (m) { return m.id; }));
+  var byId = {};
   var replyTo = null;
 
-  // --- connection state ---------------------------------------------------------------------
+  // --- connection state (always shown in the header) -----------------------------------------
+  function online() { return navigator.onLine !== false; }
   function setState(state) {
     var labels = { online: t("Connected"), connecting: t("Reconnecting…"), offline: t("Offline") };
     if (stateEl) { stateEl.textContent = labels[state]; stateEl.className = "conn " + state; }
@@ -30,22 +40,35 @@
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
   function timeOf(iso) { var d = new Date(iso); return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); }
   function priorityLabel(p) { return { urgent: t("Urgent"), important: t("Important"), normal: t("Instruction") }[p] || p; }
+  function showsCounts(m) { return m.sender_id === ME || CAN_SEE_COUNTS_ALL; }
 
-  function counterText(c) {
+  function counterText(c, requiresAck) {
     var s = fmt(t("Read %s/%s"), [c.read, c.total]);
-    return s + " · " + fmt(t("Ack %s/%s"), [c.acked, c.total]);
+    return requiresAck ? s + " · " + fmt(t("Ack %s/%s"), [c.acked, c.total]) : s;
+  }
+  function fillCounter(a, c, requiresAck) {
+    a.textContent = counterText(c, requiresAck);
+    a.dataset.read = c.read; a.dataset.acked = c.acked; a.dataset.total = c.total;
+    a.classList.toggle("complete", requiresAck ? c.acked >= c.total : c.read >= c.total);
   }
 
   function render(m) {
+    byId[m.id] = m;
+    if (showsCounts(m) && !counts[m.id]) counts[m.id] = { total: m.recipient_count, read: 0, acked: 0 };
     var li = document.getElementById("msg-" + m.seq) || el("li");
     li.id = "msg-" + m.seq;
     li.dataset.seq = m.seq; li.dataset.id = m.id;
     li.className = "msg" + (m.sender_id === ME ? " mine" : "") + (m.kind === "instruction" ? " instruction prio-" + m.priority : "") + (m.deleted ? " deleted" : "");
     li.innerHTML = "";
     var head = el("div", "msg-head");
-    if (m.kind === "instruction") head.appendChild(el("span", "badge prio prio-" + m.priority, priorityLabel(m.priority)));
-    head.appendChild(el("strong", "who", m.sender_name));
-    if (m.sender_post) head.appendChild(el("span", "muted", " " + m.sender_post));
+    if (m.kind === "instruction") {
+      head.appendChild(el("span", "badge prio prio-" + m.priority, priorityLabel(m.priority)));
+      if (m.requires_ack) head.appendChild(el("span", "badge ack-req", t("了解 requested")));
+    }
+    var who = el("span", "sender");
+    who.appendChild(el("strong", null, m.sender_name));
+    if (m.sender_post) who.appendChild(el("span", "muted", " " + m.sender_post));
+    head.appendChild(who);
     head.appendChild(el("time", "muted when", timeOf(m.created_at)));
     li.appendChild(head);
     if (m.reply_to) {
@@ -67,25 +90,30 @@
     var foot = el("div", "msg-foot");
     if (m.edited && !m.deleted) foot.appendChild(el("span", "muted", t("edited")));
     var c = counts[m.id];
-    if (c && (m.sender_id === ME || CAN_SEE_COUNTS_ALL)) {
-      var a = el("a", "counter", counterText(c));
+    if (c && showsCounts(m)) {
+      var a = el("a", "counter");
       a.href = "/messages/m/" + m.id + "/receipts/";
       a.dataset.counter = m.id;
+      a.title = t("Who has read");
+      fillCounter(a, c, m.requires_ack);
       foot.appendChild(a);
-    }
-    if (m.requires_ack && m.sender_id !== ME && !m.deleted && (pendingAck.has(m.id) || acked.has(m.id))) {
-      var done = acked.has(m.id);
-      var b = el("button", "btn ack-btn" + (done ? " done" : ""), done ? t("Acknowledged") : t("了解 (Acknowledge)"));
-      b.type = "button"; b.disabled = done; b.dataset.ack = m.id;
-      foot.appendChild(b);
     }
     if (!m.deleted && root.dataset.canPost === "1") {
       var r = el("button", "link-btn", t("Reply")); r.type = "button"; r.dataset.reply = m.id;
       r.dataset.replyName = m.sender_name; foot.appendChild(r);
     }
     li.appendChild(foot);
+    var isRecipient = !fromPage.has(m.id) || pendingAck.has(m.id) || acked.has(m.id);
+    if (m.requires_ack && m.sender_id !== ME && !m.deleted && isRecipient) {
+      var done = acked.has(m.id);
+      var b = el("button", "btn ack-btn" + (done ? " done" : ""), done ? t("Acknowledged") : t("了解 (Acknowledge)"));
+      b.type = "button"; b.disabled = done; b.dataset.ack = m.id;
+      li.appendChild(b);
+    }
     if (!li.parentNode) insertInOrder(li);
     observe(li, m);
+    if (m.sender_id === ME) removeFromOutbox(m.client_id);
+    return li;
   }
 
   function insertInOrder(li) {
@@ -96,45 +124,64 @@
     list.prepend(li);
   }
 
+  function nearBottom() { return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120; }
+  function toBottom() { window.scrollTo(0, document.documentElement.scrollHeight); }
+
+  // A message from the live channel: draw it, and fetch from the database if one is missing.
   function accept(m) {
     if (m.group !== GROUP) return;
-    if (m.seq > lastSeq + 1 && lastSeq > 0 && !syncing) { sync(); return; } // a gap: fetch from the DB
-    var atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
-    render(m);
-    if (m.seq === lastSeq + 1 || lastSeq === 0) lastSeq = Math.max(lastSeq, m.seq);
-    if (m.sender_id === ME) removeFromOutbox(m.client_id);
-    if (atBottom || m.sender_id === ME) window.scrollTo(0, document.body.scrollHeight);
+    var atBottom = nearBottom();
+    var li = render(m);
+    if (m.seq <= lastSeq + 1) lastSeq = Math.max(lastSeq, m.seq);
+    else sync(); // a gap (a dropped event): the database has the rest
+    if (m.sender_id === ME || atBottom) toBottom();
+    else if (m.kind === "instruction" && m.priority === "urgent") li.scrollIntoView({ block: "center" });
   }
 
   // --- read receipts: a message counts as read once it has been on screen -------------------
+  var composerEl = document.getElementById("composer");
+  var covered = (composerEl ? composerEl.offsetHeight : 0) + 60; // sticky composer + tab bar
   var io = "IntersectionObserver" in window ? new IntersectionObserver(function (entries) {
+    if (document.visibilityState !== "visible") return;
     entries.forEach(function (e) {
-      if (e.isIntersecting && document.visibilityState === "visible") markRead(parseInt(e.target.dataset.seq, 10));
+      if (!e.isIntersecting) return;
+      // Most of it on screen, or (a long message) most of the screen filled by it.
+      var seen = e.intersectionRatio >= 0.6 || e.intersectionRect.height >= 0.4 * window.innerHeight;
+      if (seen) { io.unobserve(e.target); markRead(parseInt(e.target.dataset.seq, 10)); }
     });
-  }, { threshold: 0.6 }) : null;
-  function observe(li, m) { if (m.sender_id !== ME && io) io.observe(li); }
-  var readWanted = 0;
+  }, { threshold: [0, 0.3, 0.6, 1], rootMargin: "-52px 0px -" + covered + "px 0px" }) : null;
+  var readSeen = {}; // seq → already counted on screen
+  function observe(li, m) { if (m.sender_id !== ME && io && !readSeen[m.seq]) io.observe(li); }
+  var readWanted = 0, readSent = 0, readTimer = null;
   function markRead(seq) {
-    if (seq <= readSent) return;
+    readSeen[seq] = true;
     readWanted = Math.max(readWanted, seq);
     clearTimeout(readTimer);
-    readTimer = setTimeout(function () {
-      if (readWanted > readSent && send({ type: "read", group: GROUP, up_to_seq: readWanted })) readSent = readWanted;
-    }, 300);
+    readTimer = setTimeout(flushRead, 300);
+  }
+  function flushRead() {
+    if (readWanted > readSent && send({ type: "read", group: GROUP, up_to_seq: readWanted })) readSent = readWanted;
   }
 
   // --- outbox (survives reloads and lost connections) ---------------------------------------
   function loadOutbox() { try { return JSON.parse(localStorage.getItem(OUTBOX_KEY)) || []; } catch (e) { return []; } }
-  function saveOutbox(items) { localStorage.setItem(OUTBOX_KEY, JSON.stringify(items)); }
+  function saveOutbox(items) {
+    try { if (items.length) localStorage.setItem(OUTBOX_KEY, JSON.stringify(items)); else localStorage.removeItem(OUTBOX_KEY); } catch (e) { /* private mode: memory only */ }
+  }
   function removeFromOutbox(cid) {
-    saveOutbox(loadOutbox().filter(function (i) { return i.client_id !== cid; }));
+    if (!cid) return;
+    var items = loadOutbox(), kept = items.filter(function (i) { return i.client_id !== cid; });
+    if (kept.length !== items.length) saveOutbox(kept);
     var p = document.getElementById("out-" + cid); if (p) p.remove();
   }
   function renderPending(item) {
     if (document.getElementById("out-" + item.client_id)) return;
-    var li = el("li", "msg mine pending"); li.id = "out-" + item.client_id;
+    var li = el("li", "msg mine pending" + (item.error ? " failed" : "")); li.id = "out-" + item.client_id;
     var body = el("div", "body", item.body); body.dir = "auto"; li.appendChild(body);
-    li.appendChild(el("div", "msg-foot muted", item.error ? item.error : t("Sending…")));
+    var foot = el("div", "msg-foot muted");
+    foot.appendChild(el("span", "out-status", item.error ? item.error : t("Sending…")));
+    if (item.error) { var d = el("button", "link-btn", t("Discard")); d.type = "button"; d.dataset.discard = item.client_id; foot.appendChild(d); }
+    li.appendChild(foot);
     document.getElementById("outbox").appendChild(li);
   }
   function flushOutbox() {
@@ -147,74 +194,129 @@
 
   // --- websocket ----------------------------------------------------------------------------
   function send(frame) {
-    if (!ws || ws.readyState !== 1) return false;
+    if (!ws || ws.readyState !== 1 || !online()) return false;
     ws.send(JSON.stringify(frame)); return true;
   }
-  function sync() { syncing = true; send({ type: "sync", group: GROUP, after_seq: lastSeq }); }
+  function sync() {
+    if (syncing) return;
+    syncing = send({ type: "sync", group: GROUP, after_seq: lastSeq, ref: "sync" });
+  }
+  function refreshCounts() {
+    // Receipt events may have been missed while disconnected: ask again for what is on screen.
+    Array.prototype.slice.call(document.querySelectorAll("[data-counter]"), -20).forEach(function (a) {
+      send({ type: "counts", message: parseInt(a.dataset.counter, 10) });
+    });
+  }
+  function scheduleConnect() {
+    clearTimeout(retryTimer);
+    if (!online()) { setState("offline"); return; } // the "online" event reconnects
+    setState("connecting");
+    retryTimer = setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, 15000);
+  }
   function connect() {
-    setState(navigator.onLine === false ? "offline" : "connecting");
-    ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/");
-    ws.onopen = function () { backoff = 1000; setState("online"); sync(); flushOutbox(); };
-    ws.onclose = function (ev) {
-      setState(navigator.onLine === false ? "offline" : "connecting");
+    clearTimeout(retryTimer);
+    if (ws && ws.readyState <= 1) return;
+    if (!online()) { setState("offline"); return; }
+    setState("connecting");
+    var sock = ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/");
+    sock.onopen = function () {
+      if (sock !== ws) return;
+      backoff = 1000; syncing = false; setState("online");
+      sync(); flushOutbox(); flushRead(); refreshCounts();
+    };
+    sock.onclose = function (ev) {
+      if (sock !== ws) return;
+      ws = null; syncing = false;
       if (ev.code === 4401 || ev.code === 4403) { location.reload(); return; } // signed out
-      setTimeout(connect, backoff); backoff = Math.min(backoff * 2, 15000);
+      scheduleConnect();
     };
-    ws.onmessage = function (ev) {
-      var f = JSON.parse(ev.data);
-      switch (f.type) {
-        case "history":
-          if (f.group !== GROUP) break;
-          f.messages.forEach(function (m) { render(m); lastSeq = Math.max(lastSeq, m.seq); if (m.sender_id === ME) removeFromOutbox(m.client_id); });
-          syncing = false;
-          if (f.more) sync();
-          break;
-        case "message.new": accept(f.message); break;
-        case "message.update": if (f.message.group === GROUP) render(f.message); break;
-        case "sent": removeFromOutbox(f.client_id); break;
-        case "receipt.counts":
-          f.counts.forEach(function (c) {
-            counts[c.message] = c;
-            var a = document.querySelector('[data-counter="' + c.message + '"]');
-            if (a) a.textContent = counterText(c);
-            else { var li = document.querySelector('li.msg[data-id="' + c.message + '"]'); if (li) li.dispatchEvent(new Event("rerender")); }
-          });
-          document.dispatchEvent(new CustomEvent("honbu:counts", { detail: f.counts }));
-          break;
-        case "ack_ok":
-          acked.add(f.message); pendingAck.delete(f.message);
-          var b = document.querySelector('[data-ack="' + f.message + '"]');
-          if (b) { b.textContent = t("Acknowledged"); b.disabled = true; b.classList.add("done"); }
-          break;
-        case "error":
-          if (f.ref && typeof f.ref === "string") {
-            var items = loadOutbox();
-            items.forEach(function (i) { if (i.client_id === f.ref) i.error = f.message; });
-            saveOutbox(items);
-            var p = document.getElementById("out-" + f.ref);
-            if (p) { p.classList.add("failed"); p.querySelector(".msg-foot").textContent = f.message; }
-          } else showError(f.message);
-          break;
-      }
-    };
+    sock.onmessage = function (ev) { if (sock === ws) handle(JSON.parse(ev.data)); };
+  }
+  function handle(f) {
+    switch (f.type) {
+      case "history":
+        if (f.group !== GROUP) break;
+        var atBottom = nearBottom();
+        f.messages.forEach(function (m) { render(m); lastSeq = Math.max(lastSeq, m.seq); });
+        syncing = false;
+        if (f.more || f.last_seq > lastSeq) sync();
+        if (atBottom && f.messages.length) toBottom();
+        break;
+      case "message.new": accept(f.message); break;
+      case "message.update": if (f.message.group === GROUP && document.getElementById("msg-" + f.message.seq)) render(f.message); break;
+      case "sent":
+        if (f.group !== GROUP) break;
+        removeFromOutbox(f.client_id);
+        // Its message.new normally follows; if that event was dropped, fetch it from the database.
+        setTimeout(function () { if (f.seq > lastSeq) sync(); }, 1500);
+        break;
+      case "receipt.counts":
+        f.counts.forEach(function (c) {
+          counts[c.message] = c;
+          var m = byId[c.message];
+          var a = document.querySelector('[data-counter="' + c.message + '"]');
+          if (a && m) fillCounter(a, c, m.requires_ack);
+          else if (m) render(m);
+        });
+        document.dispatchEvent(new CustomEvent("honbu:counts", { detail: f.counts }));
+        break;
+      case "ack_ok":
+        acked.add(f.message); pendingAck.delete(f.message);
+        var b = document.querySelector('[data-ack="' + f.message + '"]');
+        if (b) { b.textContent = t("Acknowledged"); b.disabled = true; b.classList.add("done"); }
+        break;
+      case "error":
+        if (f.ref === "sync") { syncing = false; showError(f.message); break; }
+        var outboxItem = f.ref && typeof f.ref === "string" && document.getElementById("out-" + f.ref);
+        // A refused message stays visible with the reason; a server hiccup is retried on reconnect.
+        if (outboxItem) { if (f.code !== "server_error") failOutbox(f.ref, f.message); }
+        else showError(f.message);
+        break;
+    }
+  }
+  function failOutbox(cid, message) {
+    var items = loadOutbox(), found = null;
+    items.forEach(function (i) { if (i.client_id === cid) { i.error = message; found = i; } });
+    saveOutbox(items);
+    var p = document.getElementById("out-" + cid);
+    if (p) p.remove();
+    if (found) renderPending(found);
   }
   function showError(text) {
     var box = document.getElementById("chat-error");
     box.textContent = text; box.hidden = false;
-    setTimeout(function () { box.hidden = true; }, 6000);
+    clearTimeout(showError.timer);
+    showError.timer = setTimeout(function () { box.hidden = true; }, 6000);
   }
 
   // --- composer -----------------------------------------------------------------------------
-  var form = document.getElementById("composer");
+  var form = composerEl;
   if (form) {
     var kindToggle = document.getElementById("as-instruction");
     var instrOpts = document.getElementById("instruction-options");
-    if (kindToggle) kindToggle.addEventListener("change", function () { instrOpts.hidden = !kindToggle.checked; form.classList.toggle("instruction-mode", kindToggle.checked); });
+    var fileInput = form.elements.file;
+    var setMode = function () {
+      var on = !!(kindToggle && kindToggle.checked);
+      if (instrOpts) instrOpts.hidden = !on;
+      form.classList.toggle("instruction-mode", on);
+      var sendBtn = form.querySelector(".send-btn");
+      if (sendBtn) sendBtn.textContent = on ? t("Send instruction") : t("Send");
+    };
+    if (kindToggle) kindToggle.addEventListener("change", setMode);
+    if (fileInput) fileInput.addEventListener("change", function () {
+      var f = fileInput.files[0];
+      var label = document.getElementById("attach-name");
+      if (label) { label.textContent = f ? f.name : ""; label.hidden = !f; }
+    });
+    form.elements.body.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); form.requestSubmit(); }
+    });
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var text = form.elements.body.value.trim();
-      var file = form.elements.file && form.elements.file.files[0];
-      if (!text && !file) return;
+      var file = fileInput && fileInput.files[0];
+      if (!text && !file) { form.elements.body.focus(); return; }
       var cid = uuid4();
       var frame = { client_id: cid, body: text, kind: "message" };
       if (kindToggle && kindToggle.checked) {
@@ -229,9 +331,9 @@
         renderPending(item);
         send(Object.assign({ type: "send", group: GROUP, ref: cid }, frame));
       }
-      form.reset(); clearReply();
-      if (instrOpts) instrOpts.hidden = true; form.classList.remove("instruction-mode");
-      window.scrollTo(0, document.body.scrollHeight);
+      form.reset(); clearReply(); setMode();
+      var label = document.getElementById("attach-name"); if (label) label.hidden = true;
+      toBottom();
     });
   }
   function upload(frame, file) {
@@ -247,9 +349,14 @@
   function clearReply() { replyTo = null; var b = document.getElementById("reply-banner"); if (b) b.hidden = true; }
   document.addEventListener("click", function (ev) {
     var a = ev.target.closest("[data-ack]");
-    if (a && !a.disabled) { if (!send({ type: "ack", message: parseInt(a.dataset.ack, 10) })) showError(t("Not connected. Try again in a moment.")); return; }
+    if (a) {
+      if (!a.disabled && !send({ type: "ack", message: parseInt(a.dataset.ack, 10) })) showError(t("Not connected. Try again in a moment."));
+      return;
+    }
+    var d = ev.target.closest("[data-discard]");
+    if (d) { removeFromOutbox(d.dataset.discard); return; }
     var r = ev.target.closest("[data-reply]");
-    if (r) {
+    if (r && form) {
       replyTo = parseInt(r.dataset.reply, 10);
       var banner = document.getElementById("reply-banner");
       banner.querySelector("span").textContent = fmt(t("Replying to %s"), [r.dataset.replyName]);
@@ -259,14 +366,21 @@
   });
 
   // --- start --------------------------------------------------------------------------------
-  JSON.parse(document.getElementById("messages-data").textContent).forEach(function (m) { render(m); lastSeq = Math.max(lastSeq, m.seq); });
+  initial.forEach(function (m) { render(m); lastSeq = Math.max(lastSeq, m.seq); });
   loadOutbox().forEach(renderPending);
-  window.addEventListener("online", function () { if (!ws || ws.readyState > 1) connect(); });
-  window.addEventListener("offline", function () { setState("offline"); });
-  document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "visible") list.querySelectorAll("li.msg").forEach(function (li) { if (io) { io.unobserve(li); io.observe(li); } });
+  window.addEventListener("online", function () { backoff = 1000; connect(); });
+  window.addEventListener("offline", function () {
+    // The socket may look open while the network is gone; drop it and keep sends in the outbox.
+    setState("offline");
+    if (ws) { var old = ws; ws = null; old.close(); }
+    clearTimeout(retryTimer);
   });
-  window.scrollTo(0, document.body.scrollHeight);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState !== "visible") return;
+    list.querySelectorAll("li.msg").forEach(function (li) { if (io && !readSeen[li.dataset.seq] && !li.classList.contains("mine")) { io.unobserve(li); io.observe(li); } });
+    if (!ws) connect();
+  });
+  toBottom();
   connect();
   window.honbuChat = { lastSeq: function () { return lastSeq; }, socket: function () { return ws; } };
 })();
