@@ -17,19 +17,38 @@ deputies of every post) and to five fixed demo sign-ins, all with :data:`DEMO_PA
 =========  ====================  =========================================
 
 Every account can also sign in with its work e-mail, ``s<employee number>@city.example.jp``.
+
+The demo also gets its command groups (:func:`demo_groups_seed`): 大阪市災害対策本部 (~200
+recipients: the 本部長, 副本部長 and 危機管理監 posts as commanders, every bureau/office and ward
+head post, the crisis office staff as members and the secretariat (秘書課) staff as observers),
+one ward headquarters per ward, and a 危機管理室 office group, with two sample messages. The
+staff these groups need (crisis office, secretariat, ward section chiefs, :func:`_group_people`)
+get accounts too, as far as ``--staff`` leaves room for them.
 """
 
 from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth.hashers import make_password
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
+
+from messaging import selectors as messaging_selectors
+from messaging import services as messaging_services
+from messaging.models import (
+    Attachment,
+    CommandGroup,
+    GroupMembership,
+    Message,
+    MessageVersion,
+    Receipt,
+)
 
 from . import services
 from .models import OrgUnit, Post, PostDeputy, Staff, User
@@ -289,6 +308,14 @@ class _Post:
 
 
 @dataclass
+class DemoGroupLine:
+    name: str
+    kind: str
+    recipients: int
+    messages: int
+
+
+@dataclass
 class DemoSummary:
     already_loaded: bool
     units: int = 0
@@ -296,7 +323,11 @@ class DemoSummary:
     accounts: int = 0
     posts: int = 0
     deputies: int = 0
+    groups: int = 0
+    memberships: int = 0
+    messages: int = 0
     seconds: float = 0.0
+    group_lines: list[DemoGroupLine] = field(default_factory=list)
 
 
 def _units() -> list[tuple[str, str, str, str, str | None]]:
@@ -415,6 +446,47 @@ def _key_people_and_posts() -> tuple[list[_Person], list[_Post]]:
     return people, posts
 
 
+# Staff the command groups need besides the post holders and deputies: (unit code, how many,
+# first employee number). They get accounts (role staff) so they are recipients.
+CRISIS_OFFICE = f"{DEMO_ROOT_CODE}-B01"  # 危機管理室: 危機管理課, 防災計画課, 地域防災課
+SECRETARIAT = f"{DEMO_ROOT_CODE}-B03"  # 秘書課: 秘書係, 渉外係
+GROUP_STAFF = [
+    (f"{CRISIS_OFFICE}-1", 30, 601),
+    (f"{CRISIS_OFFICE}-2", 25, 631),
+    (f"{CRISIS_OFFICE}-3", 25, 656),
+    (f"{SECRETARIAT}-1", 20, 701),
+    (f"{SECRETARIAT}-2", 15, 721),
+]
+GROUP_STAFF_TITLES = ["主事", "主任", "主事", "技師", "係長", "主任", "主事", "課長代理"]
+
+
+def _group_people() -> list[_Person]:
+    """Crisis office and secretariat staff, then three section chiefs per ward (総務課長 is
+    already a deputy). Seeded in this order while ``--staff`` leaves room."""
+    people = [
+        _Person(
+            f"{first + n:06d}",
+            unit,
+            GROUP_STAFF_TITLES[n % len(GROUP_STAFF_TITLES)],
+            User.Role.STAFF,
+        )
+        for unit, count, first in GROUP_STAFF
+        for n in range(count)
+    ]
+    sections = WARD_SECTIONS.split()
+    for i in range(1, len(WARDS.split()) + 1):
+        for j in range(2, len(sections) + 1):
+            people.append(
+                _Person(
+                    f"{500 + 3 * (i - 1) + (j - 1):06d}",
+                    f"{DEMO_ROOT_CODE}-W{i:02d}-{j}",
+                    f"{sections[j - 1]}長",
+                    User.Role.STAFF,
+                )
+            )
+    return people
+
+
 def _batches(items: list, size: int = BATCH) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -428,18 +500,31 @@ def demo_city_seed(*, staff_count: int = DEFAULT_STAFF, seed: int = DEMO_SEED) -
     """Create the demo city with ``staff_count`` staff in all. Does nothing if it is loaded."""
     started = time.monotonic()
     if demo_city_loaded():
-        return DemoSummary(already_loaded=True)
+        # A city seeded before the command groups existed gets them now; otherwise a no-op.
+        with transaction.atomic():
+            groups = demo_groups_seed()
+        return DemoSummary(
+            already_loaded=True,
+            groups=groups.groups,
+            memberships=groups.memberships,
+            messages=groups.messages,
+            group_lines=demo_group_lines(),
+        )
     people, posts = _key_people_and_posts()
     if staff_count < len(people):
         raise DemoSeedError(f"--staff must be at least {len(people)} (the headquarters key people)")
+    people += _group_people()[: staff_count - len(people)]
     try:
         with transaction.atomic():
             summary = _seed(people, posts, staff_count, seed)
+            groups = demo_groups_seed()
     except IntegrityError as exc:
         raise DemoSeedError(
             f"the demo city clashes with existing units, staff or accounts ({exc}); "
             "seed it into an empty database"
         ) from exc
+    summary.groups, summary.memberships = groups.groups, groups.memberships
+    summary.messages, summary.group_lines = groups.messages, demo_group_lines()
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -562,16 +647,226 @@ def _seed(people: list[_Person], posts: list[_Post], staff_count: int, seed: int
     )
 
 
-def demo_city_delete() -> int:
-    """Delete the demo city (units, staff, posts, their accounts). Audit entries stay.
+# --- command groups -------------------------------------------------------------------------
+HQ_GROUP_NAME = "大阪市災害対策本部"
+OFFICE_GROUP_NAME = "危機管理室"
+# Fixed client ids make the sample messages idempotent (message_send returns the first one).
+_MESSAGE_NS = uuid.UUID("6f1c1a52-8a4e-4d39-9d1e-2b4a7c0f5e11")
+SAMPLE_INSTRUCTION = (
+    "【指示】市内で震度6弱を観測しました。各局・各区は人的被害、建物被害、避難所の開設状況を"
+    "15時までに報告してください。了解の返信をお願いします。"
+)
+SAMPLE_REPLY = (
+    "北区：了解しました。区災害対策本部を設置済み。人的被害の報告なし、避難所3か所を開設中。"
+)
+_C, _M, _OBS = (
+    GroupMembership.Role.COMMANDER,
+    GroupMembership.Role.MEMBER,
+    GroupMembership.Role.OBSERVER,
+)
 
-    Refuses (ProtectedError) when demo accounts already did something recorded elsewhere,
-    e.g. sent a message: that is part of the public record.
+
+@dataclass
+class _GroupsSeeded:
+    groups: int = 0
+    memberships: int = 0
+    messages: int = 0
+
+
+def _group_get_or_create(
+    *, name: str, kind: str, unit: OrgUnit, description: str, out: _GroupsSeeded
+) -> CommandGroup:
+    group = CommandGroup.objects.filter(kind=kind, unit=unit).first()
+    if group is None:
+        group = messaging_services.group_create(
+            name=name, kind=kind, unit=unit, description=description, actor=None
+        )
+        out.groups += 1
+    return group
+
+
+def _add(group: CommandGroup, out: _GroupsSeeded, role: str, *, post=None, staff=None) -> None:
+    lookup = {"post": post} if post is not None else {"staff": staff}
+    if GroupMembership.objects.filter(group=group, role=role, **lookup).exists():
+        return  # the cheap path for a second run
+    messaging_services.group_add_member(group=group, actor=None, role=role, **lookup)
+    out.memberships += 1
+
+
+def _staff_with_accounts(unit: OrgUnit, exclude: set[int]) -> list[Staff]:
+    """Staff of ``unit`` and the units under it who can sign in, minus post holders who are
+    already in the group through their post."""
+    return [
+        s
+        for s in Staff.objects.filter(
+            unit__path__startswith=unit.path, user__isnull=False, is_active=True
+        ).order_by("employee_number")
+        if s.pk not in exclude
+    ]
+
+
+def demo_groups_seed() -> _GroupsSeeded:
+    """The demo city's command groups and two sample messages, through the messaging services.
+
+    Idempotent: groups are found by (kind, unit), memberships by (group, post/staff, role), the
+    sample messages by fixed client ids; a second run creates nothing.
+    """
+    out = _GroupsSeeded()
+    root = OrgUnit.objects.get(code=DEMO_ROOT_CODE)
+    crisis = OrgUnit.objects.get(code=CRISIS_OFFICE)
+    secretariat = OrgUnit.objects.get(code=SECRETARIAT)
+    posts = {p.code: p for p in Post.objects.filter(unit__path__startswith=root.path)}
+    kikikanrikan = posts[f"{DEMO_ROOT_CODE}-KIKIKANRIKAN"]
+    holders = {p.holder_id for p in posts.values() if p.holder_id}
+
+    # 大阪市災害対策本部: the 本部長, 副本部長 and 危機管理監 posts command; every bureau/office
+    # and ward head post is a member; the crisis office (the HQ's 事務局) posts as members, the
+    # secretariat follows as observers (they read everything, the heads speak for the HQ).
+    hq = _group_get_or_create(
+        name=HQ_GROUP_NAME,
+        kind=CommandGroup.Kind.HEADQUARTERS,
+        unit=root,
+        description="本部長・副本部長・危機管理監、各局・室長、各区長、危機管理室、秘書課",
+        out=out,
+    )
+    commanders = {f"{DEMO_ROOT_CODE}-HONBUCHO", kikikanrikan.code} | {
+        f"{DEMO_ROOT_CODE}-FUKU{n}" for n in (1, 2, 3)
+    }
+    for post in sorted(posts.values(), key=lambda p: p.sort_order):
+        _add(hq, out, _C if post.code in commanders else _M, post=post)
+    for person in _staff_with_accounts(crisis, holders):
+        _add(hq, out, _M, staff=person)
+    for person in _staff_with_accounts(secretariat, holders):
+        _add(hq, out, _OBS, staff=person)
+
+    # One ward headquarters per ward: the ward head commands, the deputy ward head and section
+    # chiefs (and, in 北区, the demo staff sign-in) are members, the 危機管理監 observes.
+    for ward in OrgUnit.objects.filter(kind=OrgUnit.Kind.WARD, path__startswith=root.path).order_by(
+        "sort_order"
+    ):
+        group = _group_get_or_create(
+            name=f"{ward.name}災害対策本部",
+            kind=CommandGroup.Kind.WARD_HEADQUARTERS,
+            unit=ward,
+            description=f"{ward.name}長、副区長、各課長",
+            out=out,
+        )
+        _add(group, out, _C, post=posts[ward.code])
+        for person in _staff_with_accounts(ward, holders):
+            _add(group, out, _M, staff=person)
+        _add(group, out, _OBS, post=kikikanrikan)
+
+    # 危機管理室: the office's own group; the 危機管理監 and the 室長 command.
+    office = _group_get_or_create(
+        name=OFFICE_GROUP_NAME,
+        kind=CommandGroup.Kind.OFFICE,
+        unit=crisis,
+        description="危機管理室の職員",
+        out=out,
+    )
+    _add(office, out, _C, post=kikikanrikan)
+    _add(office, out, _C, post=posts[CRISIS_OFFICE])
+    for person in _staff_with_accounts(crisis, holders):
+        _add(office, out, _M, staff=person)
+
+    # Two sample messages so the demo is not empty: the mayor's urgent instruction asking for
+    # 了解, and the 北区長's reply to it (who also acknowledges it).
+    mayor = posts[f"{DEMO_ROOT_CODE}-HONBUCHO"].holder.user
+    ward_head = posts[f"{DEMO_ROOT_CODE}-W01"].holder.user
+    instruction = messaging_services.message_send(
+        group=hq,
+        sender=mayor,
+        body=SAMPLE_INSTRUCTION,
+        client_id=uuid.uuid5(_MESSAGE_NS, "hq-instruction"),
+        kind=Message.Kind.INSTRUCTION,
+        priority=Message.Priority.URGENT,
+        requires_ack=True,
+    )
+    reply = messaging_services.message_send(
+        group=hq,
+        sender=ward_head,
+        body=SAMPLE_REPLY,
+        client_id=uuid.uuid5(_MESSAGE_NS, "hq-reply"),
+        reply_to_id=instruction.message.pk,
+    )
+    out.messages = int(instruction.created) + int(reply.created)
+    if reply.created:
+        messaging_services.receipt_mark_read(user=ward_head, group=hq, up_to_seq=reply.message.seq)
+        messaging_services.receipt_acknowledge(user=ward_head, message=instruction.message)
+    return out
+
+
+def demo_groups() -> list[CommandGroup]:
+    """The demo city's command groups: the city HQ, the 危機管理室 group, the ward HQs."""
+    root = OrgUnit.objects.filter(code=DEMO_ROOT_CODE).first()
+    if root is None:
+        return []
+    order = {CommandGroup.Kind.HEADQUARTERS: 0, CommandGroup.Kind.OFFICE: 1}
+    groups = CommandGroup.objects.filter(unit__path__startswith=root.path).select_related("unit")
+    return sorted(groups, key=lambda g: (order.get(g.kind, 2), g.unit.sort_order, g.pk))
+
+
+def demo_group_lines() -> list[DemoGroupLine]:
+    return [
+        DemoGroupLine(
+            name=g.name,
+            kind=g.kind,
+            recipients=len(messaging_selectors.group_recipients(group=g)),
+            messages=g.last_seq,
+        )
+        for g in demo_groups()
+    ]
+
+
+def _demo_groups_delete(root: OrgUnit) -> None:
+    """Delete the demo's command groups with their messages (--reset of a DEMO city only:
+    messages are public records everywhere else). Demo groups are those of a demo unit and
+    those (one-to-one, ad hoc) whose every member is a demo post or demo staff member."""
+    in_city = Q(post__unit__path__startswith=root.path) | Q(staff__unit__path__startswith=root.path)
+    demo_rows = set(GroupMembership.objects.filter(in_city).values_list("id", flat=True))
+    with_members, foreign = set(), set()
+    for membership_id, group_id in GroupMembership.objects.values_list("id", "group_id"):
+        with_members.add(group_id)
+        if membership_id not in demo_rows:
+            foreign.add(group_id)
+    ids = set(
+        CommandGroup.objects.filter(unit__path__startswith=root.path).values_list("id", flat=True)
+    ) | (with_members - foreign)
+    groups = CommandGroup.objects.filter(pk__in=ids)
+    files = [
+        f.name
+        for a in Attachment.objects.filter(group__in=groups)
+        for f in (a.file, a.thumbnail)
+        if f
+    ]
+    Receipt.objects.filter(group__in=groups).delete()
+    Attachment.objects.filter(group__in=groups).delete()
+    MessageVersion.objects.filter(message__group__in=groups).delete()
+    Message.objects.filter(group__in=groups).update(reply_to=None)
+    Message.objects.filter(group__in=groups).delete()
+    GroupMembership.objects.filter(group__in=groups).delete()
+    groups.delete()
+
+    def remove_files() -> None:
+        storage = Attachment._meta.get_field("file").storage
+        for name in files:
+            storage.delete(name)
+
+    transaction.on_commit(remove_files)
+
+
+def demo_city_delete() -> int:
+    """Delete the demo city (units, staff, posts, their accounts, the demo's command groups
+    and their messages). Audit entries stay.
+
+    Refuses (ProtectedError) when demo accounts did something recorded outside the demo, e.g.
+    sent a message in a group that is not the demo's or wrote an audit entry: that stays.
     """
     root = OrgUnit.objects.filter(code=DEMO_ROOT_CODE).first()
     if root is None:
         return 0
     with transaction.atomic():
+        _demo_groups_delete(root)
         in_city = Q(unit__path__startswith=root.path)
         PostDeputy.objects.filter(post__unit__path__startswith=root.path).delete()
         Post.objects.filter(in_city).delete()

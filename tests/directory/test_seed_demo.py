@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth import authenticate
@@ -6,6 +8,8 @@ from django.core.management import call_command
 from directory import demo
 from directory.models import AuditEntry, OrgUnit, Post, PostDeputy, Staff, User
 from directory.selectors import staff_search
+from messaging import selectors as messaging_selectors
+from messaging.models import CommandGroup, GroupMembership, Message, MessageVersion, Receipt
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +26,10 @@ def city():
 
 
 def _counts() -> dict[str, int]:
-    models = (OrgUnit, Staff, User, EmailAddress, Post, PostDeputy, AuditEntry)
+    models = (
+        OrgUnit, Staff, User, EmailAddress, Post, PostDeputy, AuditEntry,
+        CommandGroup, GroupMembership, Message, MessageVersion, Receipt,
+    )  # fmt: skip
     return {m.__name__: m.objects.count() for m in models}
 
 
@@ -85,7 +92,9 @@ def test_seed_creates_the_requested_staff_and_accounts_for_key_people(city):
 
     assert Staff.objects.count() == STAFF == city.staff
     assert Staff.objects.filter(pk__in=key_people, user__isnull=True).count() == 0
-    assert User.objects.count() == len(key_people) + 3 == city.accounts
+    group_people = len(demo._group_people())  # crisis office, secretariat, ward section chiefs
+    assert group_people == 80 + 35 + 24 * 3
+    assert User.objects.count() == len(key_people) + 3 + group_people == city.accounts
     assert User.objects.filter(role=User.Role.HQ_MEMBER).count() == len(key_people)
     assert EmailAddress.objects.filter(verified=True, primary=True).count() == city.accounts
     staff = Staff.objects.get(employee_number="100001")
@@ -130,8 +139,9 @@ def test_second_run_creates_nothing(city):
 
 
 def test_seed_is_deterministic_for_the_key_people():
-    # Given two seeds of different sizes, the key people and their names are the same.
-    demo.demo_city_seed(staff_count=300)
+    # Given two seeds of different sizes (both with room for everyone with an account), the
+    # key people and their names are the same.
+    demo.demo_city_seed(staff_count=450)
     first = list(
         Staff.objects.filter(user__isnull=False)
         .values_list("employee_number", "family_name", "given_name", "unit__code")
@@ -140,7 +150,7 @@ def test_seed_is_deterministic_for_the_key_people():
     demo.demo_city_delete()
     assert (Staff.objects.count(), OrgUnit.objects.count(), Post.objects.count()) == (0, 0, 0)
 
-    demo.demo_city_seed(staff_count=400)
+    demo.demo_city_seed(staff_count=500)
     second = list(
         Staff.objects.filter(user__isnull=False)
         .values_list("employee_number", "family_name", "given_name", "unit__code")
@@ -185,6 +195,188 @@ def test_seed_demo_command_is_idempotent_and_prints_the_signins(capsys):
     assert _counts() == before
     for out in (first, second):
         assert demo.MAYOR in out and demo.DEMO_PASSWORD in out and "北区長 (ward head)" in out
+
+
+def _group(name: str) -> CommandGroup:
+    return CommandGroup.objects.get(name=name)
+
+
+def _user(employee_number: str) -> User:
+    return User.objects.get(username=employee_number)
+
+
+def test_seed_creates_the_command_groups_with_their_kinds(city):
+    groups = demo.demo_groups()
+
+    assert [(g.name, g.kind) for g in groups] == [
+        ("大阪市災害対策本部", CommandGroup.Kind.HEADQUARTERS),
+        ("危機管理室", CommandGroup.Kind.OFFICE),
+    ] + [(f"{ward}災害対策本部", CommandGroup.Kind.WARD_HEADQUARTERS) for ward in WARD_NAMES]
+    assert CommandGroup.objects.count() == 26 == city.groups
+    assert [g.unit.name for g in groups[:3]] == ["大阪市", "危機管理室", "北区"]
+    assert GroupMembership.objects.count() == city.memberships
+    assert AuditEntry.objects.filter(action="group.create", actor=None).count() == 26
+    assert AuditEntry.objects.filter(action="group.member_add").count() == city.memberships
+
+
+def test_city_hq_reaches_about_two_hundred_people(city):
+    hq = _group("大阪市災害対策本部")
+
+    recipients = messaging_selectors.group_recipients(group=hq)
+
+    # 79 post holders + 7 crisis office / secretariat deputies and the drill coordinator + 115
+    # crisis office and secretariat staff issued accounts for the demo.
+    assert 180 <= len(recipients) <= 260
+    assert len(recipients) == 201
+    roles = [r.role for r in recipients.values()]
+    assert (roles.count("commander"), roles.count("member"), roles.count("observer")) == (
+        5,
+        159,
+        37,
+    )
+    commanders = hq.memberships.filter(role="commander").values_list("post__name", flat=True)
+    assert sorted(commanders) == ["副本部長", "副本部長", "副本部長", "危機管理監", "本部長"]
+    assert hq.memberships.filter(post__isnull=False).count() == 79
+    secretariat = Staff.objects.filter(
+        unit__path__startswith=OrgUnit.objects.get(name="秘書課").path
+    )
+    assert set(hq.memberships.filter(staff__in=secretariat).values_list("role", flat=True)) == {
+        "observer"
+    }
+    assert city.group_lines[0] == demo.DemoGroupLine("大阪市災害対策本部", "hq", 201, 2)
+
+
+def test_mayor_commands_the_hq_and_a_ward_head_reads_it_and_posts_in_the_ward_hq(city):
+    from messaging import services as messaging_services
+
+    hq, kita, miyakojima = (
+        _group("大阪市災害対策本部"),
+        _group("北区災害対策本部"),
+        _group("都島区災害対策本部"),
+    )
+    mayor, ward_head = _user(demo.MAYOR), _user(demo.WARD_HEAD)
+    kikikanrikan = _user("000005")
+
+    assert messaging_selectors.user_group_role(user=mayor, group=hq) == "commander"
+    assert messaging_selectors.user_group_role(user=ward_head, group=hq) == "member"
+    assert messaging_selectors.user_can_read(user=ward_head, group=hq) is True
+    assert messaging_selectors.user_group_role(user=ward_head, group=kita) == "commander"
+    assert messaging_selectors.user_group_role(user=kikikanrikan, group=kita) == "observer"
+    assert messaging_selectors.user_group_role(user=ward_head, group=miyakojima) is None
+    # 区長 (commander), 副区長, the four section chiefs, the demo staff sign-in (北区 総務課)
+    # and the 危機管理監 (observer).
+    assert len(messaging_selectors.group_recipients(group=kita)) == 8
+    assert messaging_selectors.user_group_role(user=_user(demo.STAFF), group=kita) == "member"
+
+    sent = messaging_services.message_send(
+        group=kita, sender=ward_head, body="北区本部会議を開きます", client_id=uuid.uuid4()
+    )
+
+    assert (sent.created, sent.message.seq, sent.message.recipient_count) == (True, 1, 7)
+    assert sent.message.sender_post_name == "北区長"
+
+
+def test_seed_sends_the_sample_instruction_and_the_ward_heads_reply(city):
+    hq = _group("大阪市災害対策本部")
+    instruction, reply = Message.objects.filter(group=hq).order_by("seq")
+
+    assert (instruction.seq, instruction.kind, instruction.priority, instruction.requires_ack) == (
+        1,
+        "instruction",
+        "urgent",
+        True,
+    )
+    assert (instruction.sender.username, instruction.sender_post_name) == (demo.MAYOR, "本部長")
+    assert instruction.body == demo.SAMPLE_INSTRUCTION
+    assert (reply.seq, reply.kind, reply.reply_to_id, reply.sender.username) == (
+        2,
+        "reply",
+        instruction.pk,
+        demo.WARD_HEAD,
+    )
+    assert instruction.recipient_count == 200
+    acked = Receipt.objects.filter(message=instruction, acked_at__isnull=False)
+    assert [r.user.username for r in acked] == [demo.WARD_HEAD]
+    assert Message.objects.count() == 2 == city.messages
+
+
+def test_second_run_adds_no_groups_memberships_or_messages(city):
+    before = _counts()
+
+    again = demo.demo_city_seed(staff_count=STAFF)
+
+    assert (again.groups, again.memberships, again.messages) == (0, 0, 0)
+    assert _counts() == before
+    assert [line.name for line in again.group_lines][:2] == ["大阪市災害対策本部", "危機管理室"]
+
+
+def test_a_city_seeded_without_groups_gets_them_on_the_next_run(city):
+    # Given a demo city whose command groups are gone (seeded before they existed).
+    demo._demo_groups_delete(OrgUnit.objects.get(code=demo.DEMO_ROOT_CODE))
+    assert (CommandGroup.objects.count(), Message.objects.count(), Receipt.objects.count()) == (
+        0,
+        0,
+        0,
+    )
+
+    again = demo.demo_city_seed(staff_count=STAFF)
+
+    assert again.already_loaded is True
+    assert (again.groups, again.memberships, again.messages) == (26, city.memberships, 2)
+    assert len(messaging_selectors.group_recipients(group=_group("大阪市災害対策本部"))) == 201
+
+
+def test_reset_deletes_the_demo_groups_messages_and_conversations(capsys):
+    from messaging import services as messaging_services
+
+    call_command("seed_demo", "--staff", "450")
+    mayor, ward_head = _user(demo.MAYOR), _user(demo.WARD_HEAD)
+    direct = messaging_services.direct_conversation_get_or_create(me=mayor, other=ward_head.staff)
+    messaging_services.message_send(group=direct, sender=mayor, body="至急", client_id=uuid.uuid4())
+    capsys.readouterr()
+
+    call_command("seed_demo", "--staff", "450", "--reset")
+    out = capsys.readouterr().out
+
+    assert "Deleted the demo city (450 staff)." in out and "Demo city loaded" in out
+    assert not CommandGroup.objects.filter(pk=direct.pk).exists()
+    assert CommandGroup.objects.count() == 26
+    assert Message.objects.count() == 2
+    assert MessageVersion.objects.count() == 2
+
+
+def test_reset_refuses_when_demo_accounts_wrote_in_a_group_outside_the_demo():
+    from django.core.management.base import CommandError
+
+    from messaging import services as messaging_services
+    from tests.factories import StaffFactory
+
+    call_command("seed_demo", "--staff", "450")
+    outsider = messaging_services.group_create(name="訓練班", kind="adhoc", actor=None)
+    mayor = _user(demo.MAYOR)
+    messaging_services.group_add_member(group=outsider, staff=mayor.staff, actor=None)
+    messaging_services.group_add_member(group=outsider, staff=StaffFactory(), actor=None)
+    messaging_services.message_send(group=outsider, sender=mayor, body="x", client_id=uuid.uuid4())
+    before = _counts()
+
+    with pytest.raises(CommandError, match="records elsewhere"):
+        call_command("seed_demo", "--staff", "450", "--reset")
+
+    assert _counts() == before
+
+
+def test_seed_demo_command_prints_the_command_groups(capsys):
+    call_command("seed_demo", "--staff", "450")
+    first = capsys.readouterr().out
+    call_command("seed_demo", "--staff", "450")
+    second = capsys.readouterr().out
+
+    assert "26 command groups" in first and "2 messages." in first
+    for out in (first, second):
+        assert "  大阪市災害対策本部 (hq): 201 recipients, 2 messages" in out
+        assert "  危機管理室 (office): 87 recipients, 0 messages" in out
+        assert "  北区災害対策本部 (ward_hq): 8 recipients, 0 messages" in out
+        assert out.count("(ward_hq)") == 24
 
 
 @pytest.mark.slow

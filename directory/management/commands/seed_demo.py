@@ -18,7 +18,10 @@ from directory.demo import (
 
 
 class Command(BaseCommand):
-    help = "Load the demo city (an Osaka-like city) with staff, posts, deputies and sign-ins."
+    help = (
+        "Load the demo city (an Osaka-like city) with staff, posts, deputies, sign-ins and its "
+        "command groups (city HQ, ward HQs, 危機管理室) with two sample messages."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -31,7 +34,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reset",
             action="store_true",
-            help="delete the demo city (and only it) first, then seed again",
+            help=(
+                "delete the demo city (and only it) first, then seed again. This also deletes "
+                "the demo's command groups and their messages, receipts and attachments: "
+                "messages are public records, but a DEMO city's are not real ones. Refuses if "
+                "demo accounts left records outside the demo (e.g. audit entries)."
+            ),
         )
 
     def handle(self, *args, staff: int, seed: int, reset: bool, **options) -> None:
@@ -48,7 +56,12 @@ class Command(BaseCommand):
             summary = demo_city_seed(staff_count=staff, seed=seed)
         except DemoSeedError as exc:
             raise CommandError(str(exc)) from exc
-        if summary.already_loaded:
+        if summary.already_loaded and (summary.groups or summary.memberships or summary.messages):
+            self.stdout.write(
+                f"The demo city is already loaded; added its command groups: {summary.groups} "
+                f"groups, {summary.memberships} memberships, {summary.messages} messages."
+            )
+        elif summary.already_loaded:
             self.stdout.write(
                 "The demo city is already loaded; nothing to do (--reset reseeds it)."
             )
@@ -57,8 +70,15 @@ class Command(BaseCommand):
                 self.style.SUCCESS(
                     f"Demo city loaded in {summary.seconds:.1f}s: {summary.units} units, "
                     f"{summary.staff} staff, {summary.accounts} accounts, {summary.posts} posts, "
-                    f"{summary.deputies} deputies."
+                    f"{summary.deputies} deputies, {summary.groups} command groups, "
+                    f"{summary.memberships} memberships, {summary.messages} messages."
                 )
+            )
+        self.stdout.write("Command groups:")
+        for line in summary.group_lines:
+            self.stdout.write(
+                f"  {line.name} ({line.kind}): {line.recipients} recipients, "
+                f"{line.messages} messages"
             )
         self.stdout.write(
             f"Demo sign-ins (password for all: {DEMO_PASSWORD}; "
