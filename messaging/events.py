@@ -4,7 +4,9 @@ the truth and clients catch up by sequence number (see docs/event-flow.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
@@ -80,8 +82,21 @@ def _send_now(payload: dict[str, Any], groups: list[str]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    for name in groups:
-        async_to_sync(layer.group_send)(name, payload)
+
+    def push() -> None:
+        for name in groups:
+            async_to_sync(layer.group_send)(name, payload)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        push()  # the usual case: a request thread or a database_sync_to_async worker
+    else:
+        # Called on a thread that runs an event loop (e.g. under a sync Playwright driver):
+        # async_to_sync refuses that, so push from a short-lived helper thread.
+        worker = threading.Thread(target=push)
+        worker.start()
+        worker.join(timeout=10)
 
 
 def send_event_on_commit(event: Event, *, groups: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
 from django.urls import reverse
@@ -88,7 +89,8 @@ def test_upload_preview_apply(admin_client, admin_user, unit):
     page = admin_client.get(preview_url(job))
     body = page.content.decode()
     assert page.status_code == 200
-    assert "To create: 2" in body
+    with translation.override("ja"):
+        assert f"{translation.gettext('To create')}: 2" in body  # 新規作成: 2
     assert "200002" in body and "佐藤 花子2" in body
     assert f'action="{apply_url(job)}"' in body
 
