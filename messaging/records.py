@@ -9,6 +9,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from django.db.models import F
 from django.utils import timezone
 
 from .models import CommandGroup, Message, MessageVersion, Receipt
@@ -25,8 +26,9 @@ def chronology(*, group: CommandGroup) -> list[dict[str, Any]]:
             "message_id", "version"):
         versions.setdefault(v.message_id, []).append(v)
     receipts: dict[int, list] = {}
+    # Unread (NULL read_at) last on every database: SQLite sorts NULLs first, PostgreSQL last.
     for r in Receipt.objects.filter(group=group).select_related("user__staff", "post").order_by(
-            "message_id", "read_at", "user_id"):
+            "message_id", F("read_at").asc(nulls_last=True), "user_id"):
         receipts.setdefault(r.message_id, []).append(r)
     out = []
     for m in messages:
