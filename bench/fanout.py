@@ -53,8 +53,10 @@ sys.path.insert(0, str(ROOT))
 
 BENCH_DB = "honbu_fanout_bench"
 CONNECT_CONCURRENCY = 50
-DELIVERY_TIMEOUT = 60.0  # seconds to wait for the last message of a phase to reach everyone
-RECEIPT_TIMEOUT = 180.0
+DELIVERY_TIMEOUT = 20.0  # seconds to wait for the last message of a phase to reach everyone
+RECEIPT_TIMEOUT = 120.0
+ASGI_APP = "config.asgi:application"
+STALL_TIMEOUT = 10.0  # stop waiting when neither the database nor the counter moved for this long
 TARGET_P99_MS = {200: 300.0, 2000: 1000.0}
 TARGET_RECEIPTS_PER_S = 1000.0
 TARGET_LAG_MS = 1000.0
@@ -454,9 +456,16 @@ async def receipt_phase(run: Run, group_id: int, burst: int) -> dict[str, float]
     t0 = time.perf_counter()
     await asyncio.gather(*(read_all(c) for c in run.clients[1:]))
     deadline = time.monotonic() + RECEIPT_TIMEOUT
+    state, moved = None, time.monotonic()
     while time.monotonic() < deadline:
-        done = poller.samples and poller.samples[-1][1] >= total
-        if done and run.view_log and run.view_log[-1][1] >= total:
+        truth = poller.samples[-1][1] if poller.samples else 0
+        view = run.view_log[-1][1] if run.view_log else 0
+        if truth >= total and view >= total:
+            break
+        if (truth, view) != state:
+            state, moved = (truth, view), time.monotonic()
+        elif time.monotonic() - moved > STALL_TIMEOUT:
+            print(f"  stalled: {truth}/{total} committed, commander shows {view}", flush=True)
             break
         await asyncio.sleep(0.05)
     poller.stop.set()
@@ -512,7 +521,7 @@ def start_servers(
                 str(port),
                 "--access-log",
                 os.devnull,
-                "config.asgi:application",
+                ASGI_APP,
             ]
         else:
             cmd = [sys.executable, str(ROOT / "bench" / "_fanout_baseline.py"), str(port)]
@@ -566,6 +575,7 @@ async def measure(
             cpu1, wall1 = sum(cpu_seconds(p.pid) for p in procs), time.perf_counter()
             result["receipt_cpu"] = (cpu1 - cpu0) / (wall1 - wall0)
         result["errors"] = len(run.errors)
+        result["closed"] = run.closed
         if run.errors:
             print(f"  {len(run.errors)} error frames, first: {run.errors[0]}")
         await close_all(run)
@@ -589,9 +599,10 @@ def report(results: list[dict[str, Any]], info: dict[str, str]) -> list[str]:
     print(f"\nWebsocket fan-out — {info['database']}, Redis {info['redis']}")
     print(
         "| members | server | connect s | deliveries | missing | p50 ms | p99 ms | max ms "
-        "| 'sent' p50 ms | server CPU | baseline p50 | baseline p99 | ratio p50 | ratio p99 |"
+        "| 'sent' p50 ms | server CPU | baseline p50 | baseline p99 | ratio p50 | ratio p99 "
+        "| sockets lost |"
     )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     base = {r["members"]: r for r in results if r["kind"] == "baseline"}
     verdicts = []
     for r in results:
@@ -604,7 +615,7 @@ def report(results: list[dict[str, Any]], info: dict[str, str]) -> list[str]:
             f"| {r['missing']:,} | {fmt(r['p50'], 1)} | {fmt(r['p99'], 1)} | {fmt(r['max'], 1)} "
             f"| {fmt(r['sent_p50'], 1)} | {r['server_cpu'] * 100:.0f} % "
             f"| {fmt(b['p50'], 1) if b else '–'} | {fmt(b['p99'], 1) if b else '–'} "
-            f"| {fmt(ratio50, 1)}× | {fmt(ratio99, 1)}× |"
+            f"| {fmt(ratio50, 1)}× | {fmt(ratio99, 1)}× | {r.get('closed', 0)} |"
         )
     print(
         "\n| members | server | receipts | committed | read_ok | receipts/s (10–90 %) "
@@ -697,7 +708,10 @@ def main() -> int:
     parser.add_argument("--redis-db", type=int, default=7)
     parser.add_argument("--timeout", type=int, default=1800, help="the whole run stops after")
     parser.add_argument("--log-dir", type=Path, help="keep the servers' logs here")
+    parser.add_argument("--asgi", default=ASGI_APP, help="the application Daphne serves")
     args = parser.parse_args()
+    global ASGI_APP  # noqa: PLW0603 - one setting for the whole run
+    ASGI_APP = args.asgi
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = max(args.members) * 2 + 256
