@@ -87,6 +87,13 @@
       else link.textContent = "📎 " + a.name;
       li.appendChild(link);
     });
+    var isRecipient = !fromPage.has(m.id) || pendingAck.has(m.id) || acked.has(m.id);
+    if (m.requires_ack && m.sender_id !== ME && !m.deleted && isRecipient) {
+      var done = acked.has(m.id);
+      var b = el("button", "btn ack-btn" + (done ? " done" : ""), done ? t("Acknowledged") : t("了解 (Acknowledge)"));
+      b.type = "button"; b.disabled = done; b.dataset.ack = m.id;
+      li.appendChild(b);
+    }
     var foot = el("div", "msg-foot");
     if (m.edited && !m.deleted) foot.appendChild(el("span", "muted", t("edited")));
     var c = counts[m.id];
@@ -103,13 +110,6 @@
       r.dataset.replyName = m.sender_name; foot.appendChild(r);
     }
     li.appendChild(foot);
-    var isRecipient = !fromPage.has(m.id) || pendingAck.has(m.id) || acked.has(m.id);
-    if (m.requires_ack && m.sender_id !== ME && !m.deleted && isRecipient) {
-      var done = acked.has(m.id);
-      var b = el("button", "btn ack-btn" + (done ? " done" : ""), done ? t("Acknowledged") : t("了解 (Acknowledge)"));
-      b.type = "button"; b.disabled = done; b.dataset.ack = m.id;
-      li.appendChild(b);
-    }
     if (!li.parentNode) insertInOrder(li);
     observe(li, m);
     if (m.sender_id === ME) removeFromOutbox(m.client_id);
@@ -140,7 +140,7 @@
 
   // --- read receipts: a message counts as read once it has been on screen -------------------
   var composerEl = document.getElementById("composer");
-  var covered = (composerEl ? composerEl.offsetHeight : 0) + 60; // sticky composer + tab bar
+  var covered = composerEl ? composerEl.offsetHeight : 0; // the sticky composer hides the bottom
   var io = "IntersectionObserver" in window ? new IntersectionObserver(function (entries) {
     if (document.visibilityState !== "visible") return;
     entries.forEach(function (e) {
@@ -300,8 +300,6 @@
       var on = !!(kindToggle && kindToggle.checked);
       if (instrOpts) instrOpts.hidden = !on;
       form.classList.toggle("instruction-mode", on);
-      var sendBtn = form.querySelector(".send-btn");
-      if (sendBtn) sendBtn.textContent = on ? t("Send instruction") : t("Send");
     };
     if (kindToggle) kindToggle.addEventListener("change", setMode);
     if (fileInput) fileInput.addEventListener("change", function () {

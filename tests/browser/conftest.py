@@ -23,7 +23,6 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
-
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -107,7 +106,7 @@ def _screenshot_on_failure(request, pages: list[Page]) -> None:
     for i, page in enumerate(pages):
         try:
             page.screenshot(path=str(RESULTS_DIR / f"{name}-{i}.png"), full_page=True)
-        except Exception:  # noqa: BLE001, S110 - a closed page must not hide the real failure
+        except Exception:  # noqa: S110 - a closed page must not hide the real failure
             pass
 
 
@@ -146,7 +145,7 @@ def asgi_server(django_db_setup, django_db_blocker) -> Iterator[str]:
         "REDIS_URL": settings.REDIS_URL,  # the same Redis (channel layer) as the test process
         "PYTHONUNBUFFERED": "1",
     })
-    log = tempfile.NamedTemporaryFile(prefix="honbu-daphne-", suffix=".log", delete=False)  # noqa: SIM115
+    log = tempfile.NamedTemporaryFile(prefix="honbu-daphne-", suffix=".log", delete=False)
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
          "config.asgi:application"],
