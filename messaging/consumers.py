@@ -242,6 +242,12 @@ class HonbuConsumer(AsyncWebsocketConsumer):
                          + [events.channel_group("watch", g) for g in watch_ids])
         await self._send({"type": "groups", "groups": group_ids})
 
+    async def reminder(self, event: dict) -> None:
+        await self._send(event)
+
+    async def chase_changed(self, event: dict) -> None:
+        await self._send(event)
+
     async def session_end(self, event: dict) -> None:
         await self.close(code=4403)
 

@@ -71,6 +71,25 @@ class MembershipChanged(Event):
 
 
 @dataclass
+class Reminder(Event):
+    """You are being chased (reminder) or handed an instruction as a deputy (escalation)."""
+
+    type: ClassVar[str] = "reminder"
+    notification: int
+    kind: str
+    message: int
+
+
+@dataclass
+class ChaseChanged(Event):
+    """The escalation state of an instruction changed; watchers re-read it."""
+
+    type: ClassVar[str] = "chase.changed"
+    group: int
+    message: int
+
+
+@dataclass
 class SessionEnd(Event):
     """A session signed out, or the account was deactivated: close those websockets."""
 

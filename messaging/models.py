@@ -116,6 +116,10 @@ class Message(models.Model):
     deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
     recipient_count = models.PositiveIntegerField(default=0)
+    # The escalation policy in force for this instruction (copied at send; null: not chased).
+    escalation = models.JSONField(null=True, blank=True)
+    # When the sender and the crisis office were told who stayed unreached (at most once).
+    unreached_reported_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("message")
@@ -192,3 +196,147 @@ class Receipt(models.Model):
             models.Index(fields=["user", "group", "read_at"], name="receipt_unread_idx"),
             models.Index(fields=["message", "read_at"], name="receipt_message_read_idx"),
         ]
+
+
+# --- escalation (issue: reminders, deputies, push/e-mail) -------------------------------------
+class EscalationPolicy(models.Model):
+    """How a group chases unanswered instructions of one priority. Instructions copy the policy
+    when sent (Message.escalation), so editing a policy never changes a chase already running."""
+
+    class StopOn(models.TextChoices):
+        READ = "read", _("Read")
+        ACK = "ack", _("Acknowledged")
+
+    group = models.ForeignKey(CommandGroup, on_delete=models.CASCADE, related_name="policies")
+    priority = models.CharField(_("priority"), max_length=10, choices=Message.Priority.choices)
+    enabled = models.BooleanField(_("chase unanswered instructions"), default=True)
+    stop_on = models.CharField(_("stop chasing when"), max_length=4, choices=StopOn.choices,
+                               default=StopOn.ACK)
+    first_after = models.PositiveIntegerField(_("first reminder after (seconds)"), default=300)
+    repeat_every = models.PositiveIntegerField(_("repeat every (seconds)"), default=300)
+    repeat_count = models.PositiveSmallIntegerField(_("repeat reminders"), default=2)
+    use_deputies = models.BooleanField(_("then escalate to deputies"), default=True)
+    deputy_wait = models.PositiveIntegerField(_("each deputy gets (seconds)"), default=300)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("escalation policy")
+        verbose_name_plural = _("escalation policies")
+        constraints = [
+            models.UniqueConstraint(fields=["group", "priority"], name="policy_unique_priority"),
+            models.CheckConstraint(condition=models.Q(first_after__gte=1, repeat_every__gte=1,
+                                                      deputy_wait__gte=1), name="policy_positive"),
+        ]
+
+
+class Chase(models.Model):
+    """The chase of one addressed seat (a post, or an individual member) for one instruction.
+    The periodic sweep advances it one step at a time; see docs/escalation.md."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("Being chased")
+        COVERED = "covered", _("Responded")
+        UNREACHED = "unreached", _("Unreached")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="chases")
+    receipt = models.OneToOneField(Receipt, on_delete=models.PROTECT, related_name="chase")
+    post = models.ForeignKey(Post, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    step = models.PositiveSmallIntegerField(default=0)  # steps fired so far
+    reminders = models.PositiveSmallIntegerField(default=0)
+    deputy_rank = models.PositiveSmallIntegerField(default=0)  # 0: no deputy engaged yet
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    covered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+    covered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The sweep's only query: active chases whose next step is due.
+            models.Index(fields=["next_due_at"], condition=models.Q(state="active"),
+                         name="chase_due_idx"),
+            models.Index(fields=["message", "state"], name="chase_message_idx"),
+        ]
+
+
+class StandIn(models.Model):
+    """A deputy handed an instruction because the post holder did not respond."""
+
+    chase = models.ForeignKey(Chase, on_delete=models.PROTECT, related_name="stand_ins")
+    deputy = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stand_ins")
+    rank = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    acked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chase", "deputy"], name="standin_unique")]
+
+
+class Notification(models.Model):
+    """One reminder, escalation or final report to one person on one channel. These rows are
+    the instruction's escalation timeline (part of the public record). The unique constraint
+    makes each step fire at most once, whatever the sweep does."""
+
+    class Kind(models.TextChoices):
+        REMINDER = "reminder", _("Reminder")
+        ESCALATION = "escalation", _("Escalated to deputy")
+        UNREACHED = "unreached", _("Unreached report")
+        TEST = "test", _("Test notification")
+
+    class Channel(models.TextChoices):
+        IN_APP = "inapp", _("In the app")
+        PUSH = "push", _("Push notification")
+        EMAIL = "email", _("E-mail")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("No address")
+
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="notifications")
+    chase = models.ForeignKey(Chase, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="notifications")
+    step = models.PositiveSmallIntegerField(default=0)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    channel = models.CharField(max_length=6, choices=Channel.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    detail = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["chase", "step", "user", "channel"],
+                                    name="notification_once_per_step"),
+        ]
+        indexes = [models.Index(fields=["message", "created_at"], name="notification_timeline_idx")]
+
+
+class PushSubscription(models.Model):
+    """A browser's Web Push endpoint (the installed PWA or a browser tab)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="push_subscriptions")
+    endpoint = models.URLField(max_length=1000, unique=True)
+    p256dh = models.CharField(max_length=200)
+    auth = models.CharField(max_length=100)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveSmallIntegerField(default=0)
+
+
+class NotificationSettings(models.Model):
+    """Which channels a person gets reminders on. In-app is always on."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="notification_settings")
+    push = models.BooleanField(_("push notifications"), default=True)
+    email = models.BooleanField(_("e-mail"), default=True)

@@ -213,3 +213,91 @@ def unread_count(*, user: User, group: CommandGroup) -> int:
 
 def posts_for_user(*, user: User) -> list[Post]:
     return list(Post.objects.filter(holder__user=user).order_by("sort_order"))
+
+
+# --- escalation -----------------------------------------------------------------------------
+@dataclass
+class ChaseRow:
+    """One addressed member of an instruction, as the sender sees them."""
+
+    name: str
+    post: str
+    unit: str
+    read_at: datetime | None
+    acked_at: datetime | None
+    reminders: int
+    deputy: str  # the deputy now holding it ("" if none)
+    deputy_rank: int
+    state: str  # active / covered / unreached / cancelled, or "" when not chased
+    covered_by: str
+    status: str  # a single word for the UI: acked, read, escalated, reminded, unreached, waiting
+
+    def as_json(self) -> dict:
+        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}
+
+
+def chase_rows(*, message: Message) -> list[ChaseRow]:
+    from .models import Chase, StandIn
+
+    receipts = list(Receipt.objects.filter(message=message).select_related(
+        "user__staff__unit", "post"))
+    chases = {c.receipt_id: c for c in Chase.objects.filter(message=message).select_related("covered_by__staff")}
+    deputies = {}
+    for s in StandIn.objects.filter(chase__message=message).select_related("deputy__staff").order_by("rank"):
+        deputies[s.chase_id] = s  # the highest rank engaged so far wins
+    rows = []
+    for r in receipts:
+        staff = getattr(r.user, "staff", None)
+        chase = chases.get(r.pk)
+        stand_in = deputies.get(chase.pk) if chase else None
+        if r.acked_at:
+            status = "acked"
+        elif chase and chase.state == "covered" and chase.covered_by_id != r.user_id:
+            status = "covered"
+        elif r.read_at and not (chase and chase.state == "active" and message.requires_ack):
+            status = "read"
+        elif chase and chase.state == "unreached":
+            status = "unreached"
+        elif stand_in is not None:
+            status = "escalated"
+        elif chase and chase.reminders:
+            status = "reminded"
+        elif r.read_at:
+            status = "read"
+        else:
+            status = "waiting"
+        rows.append(ChaseRow(
+            name=staff.full_name if staff else r.user.get_username(),
+            post=r.post.name if r.post else "", unit=staff.unit.name if staff else "",
+            read_at=r.read_at, acked_at=r.acked_at, reminders=chase.reminders if chase else 0,
+            deputy=stand_in.deputy.display_name() if stand_in else "",
+            deputy_rank=stand_in.rank if stand_in else 0, state=chase.state if chase else "",
+            covered_by=chase.covered_by.display_name() if chase and chase.covered_by_id else "",
+            status=status))
+    order = {"unreached": 0, "escalated": 1, "reminded": 2, "waiting": 3, "read": 4, "covered": 5, "acked": 6}
+    rows.sort(key=lambda row: (order[row.status], row.post == "", row.post, row.name))
+    return rows
+
+
+def chase_timeline(*, message: Message):
+    """Every reminder, escalation and report sent for the instruction: who, channel, when."""
+    from .models import Notification
+
+    return list(Notification.objects.filter(message=message).select_related("user__staff").order_by(
+        "created_at", "id"))
+
+
+def chase_timeline_json(*, message: Message) -> list[dict]:
+    return [{"at": n.created_at.isoformat(), "kind": n.kind, "channel": n.channel,
+             "to": n.user.display_name(), "status": n.status, "detail": n.detail}
+            for n in chase_timeline(message=message)]
+
+
+def user_stand_ins(*, user: User, open_only: bool = True):
+    from .models import StandIn
+
+    qs = StandIn.objects.filter(deputy=user).select_related(
+        "chase__message__group", "chase__post", "chase__receipt__user__staff").order_by("-created_at")
+    if open_only:
+        qs = qs.filter(chase__state="active")
+    return list(qs[:50])

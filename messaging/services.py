@@ -130,7 +130,7 @@ def message_send(
     *, group: CommandGroup, sender: User, body: str, client_id: uuid.UUID | str,
     kind: str = Message.Kind.MESSAGE, priority: str = Message.Priority.NORMAL,
     requires_ack: bool = False, reply_to_id: int | None = None,
-    attachments: Sequence = (),
+    attachments: Sequence = (), escalation: dict | None = None,
 ) -> SendResult:
     """Store the message with the group's next sequence number, then broadcast after commit.
 
@@ -155,7 +155,15 @@ def message_send(
     if kind not in Message.Kind.values or priority not in Message.Priority.values:
         raise ValidationError(_("Unknown message kind or priority."))
     if kind != Message.Kind.INSTRUCTION:
-        priority, requires_ack = Message.Priority.NORMAL, False
+        priority, requires_ack, escalation = Message.Priority.NORMAL, False, None
+    policy = None
+    if kind == Message.Kind.INSTRUCTION:
+        from .escalation import policy_clean, policy_for
+
+        base = policy_for(group=group, priority=priority)
+        policy = policy_clean({**base, **escalation}) if escalation else base
+        if not requires_ack:
+            policy["stop_on"] = "read"  # nothing to acknowledge: reading is the answer
     reply_to = None
     if reply_to_id is not None:
         reply_to = Message.objects.filter(pk=reply_to_id, group=group).first()
@@ -187,6 +195,10 @@ def message_send(
                 from .attachments import attachment_store
 
                 attachment_store(message=message, upload=upload)
+            if policy is not None and group.kind != CommandGroup.Kind.DIRECT:
+                from .escalation import escalation_start
+
+                escalation_start(message=message, policy=policy)
             payload = message_dict(message)
             events.send_event_on_commit(
                 events.MessageNew(group=locked.pk, message=payload),
@@ -272,11 +284,19 @@ def receipt_mark_read(*, user: User, group: CommandGroup, up_to_seq: int) -> lis
     ids = list(pending.values_list("id", "message_id"))
     if not ids:
         return []
-    Receipt.objects.filter(id__in=[i for i, _m in ids], read_at__isnull=True).update(
-        read_at=timezone.now())
+    now = timezone.now()
+    Receipt.objects.filter(id__in=[i for i, _m in ids], read_at__isnull=True).update(read_at=now)
     message_ids = [m for _i, m in ids]
     _receipt_events(group.pk, user.pk, message_ids)
+    _cover_chases([i for i, _m in ids], user, now)
     return message_ids
+
+
+def _cover_chases(receipt_ids: list[int], user: User, now) -> None:
+    from .escalation import _chase_event_by_id, chases_cover_for_receipts
+
+    for message_id in chases_cover_for_receipts(receipt_ids=receipt_ids, by=user, when=now):
+        _chase_event_by_id(message_id)
 
 
 @transaction.atomic
@@ -296,4 +316,5 @@ def receipt_acknowledge(*, user: User, message: Message) -> Receipt:
     receipt.read_at = receipt.read_at or now
     receipt.save(update_fields=["acked_at", "read_at"])
     _receipt_events(message.group_id, user.pk, [message.pk])
+    _cover_chases([receipt.pk], user, now)
     return receipt

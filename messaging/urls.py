@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import views
+from . import views, views_notify
 
 app_name = "messaging"
 
@@ -14,6 +14,12 @@ urlpatterns = [
     path("m/<int:message_id>/receipts/", views.message_receipts, name="message_receipts"),
     path("attachments/<int:attachment_id>/", views.attachment_download, name="attachment"),
     path("with/<int:staff_id>/", views.conversation_start, name="conversation_start"),
+    path("m/<int:message_id>/chase/", views_notify.message_chase, name="message_chase"),
+    path("g/<int:group_id>/policy/", views_notify.group_policy, name="group_policy"),
+    path("standin/<int:standin_id>/", views_notify.standin_detail, name="standin_detail"),
+    path("notifications/", views_notify.notification_settings, name="notification_settings"),
+    path("push/subscribe/", views_notify.push_subscribe, name="push_subscribe"),
+    path("push/unsubscribe/", views_notify.push_unsubscribe, name="push_unsubscribe"),
     path("records/", views.records_index, name="records_index"),
     path("records/<int:group_id>/", views.records_group, name="records_group"),
     re_path(r"^records/(?P<group_id>[0-9]+)/export\.(?P<fmt>csv|json)$", views.records_export,

@@ -227,3 +227,17 @@ HONBU_ATTACHMENT_TYPES = env.list("HONBU_ATTACHMENT_TYPES", default=[
     "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 ])
+
+# --- escalation -------------------------------------------------------------------------------
+HONBU_SWEEP_SECONDS = env.float("HONBU_SWEEP_SECONDS", default=15.0)
+CELERY_BEAT_SCHEDULE = {
+    "escalation-sweep": {"task": "messaging.escalation_sweep_task", "schedule": HONBU_SWEEP_SECONDS},
+}
+# Who the "unreached" report goes to besides the sender: active accounts in this unit (and its
+# sub-units). The demo city's 危機管理室 is OSK-B01; set your crisis management office's code.
+HONBU_CRISIS_OFFICE_UNIT_CODE = env("HONBU_CRISIS_OFFICE_UNIT_CODE", default="OSK-B01")
+HONBU_CLOCK_CONTROLLABLE = False
+# Web Push (VAPID). `manage.py vapid_keys` creates a key pair in var/ when these are unset.
+HONBU_VAPID_PRIVATE_KEY = env("HONBU_VAPID_PRIVATE_KEY", default="")
+HONBU_VAPID_PUBLIC_KEY = env("HONBU_VAPID_PUBLIC_KEY", default="")
+HONBU_VAPID_SUBJECT = env("HONBU_VAPID_SUBJECT", default="mailto:honbu@localhost")

@@ -42,3 +42,21 @@ self.addEventListener("fetch", (event) => {
     }).catch(() => caches.match(req).then((res) => res || Response.error())));
   }
 });
+
+// Web Push: show the reminder; a tap opens the instruction (or focuses an open Honbu window).
+self.addEventListener("push", (event) => {
+  let data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (e) { data = { title: "Honbu", body: event.data && event.data.text() }; }
+  event.waitUntil(self.registration.showNotification(data.title || "Honbu", {
+    body: data.body || "", tag: data.tag || "honbu", renotify: true, requireInteraction: true,
+    icon: "/static/icons/icon-192.png", badge: "/static/icons/icon-192.png", data: { url: data.url || "/" },
+  }));
+});
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = new URL((event.notification.data && event.notification.data.url) || "/", self.location.origin).href;
+  event.waitUntil(self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((wins) => {
+    for (const w of wins) { if (w.url === url && "focus" in w) return w.focus(); }
+    return self.clients.openWindow(url);
+  }));
+});

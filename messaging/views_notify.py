@@ -1,0 +1,129 @@
+"""Pages and endpoints for escalation: the deputy's stand-in view, per-member chase status,
+group escalation policies, notification settings and Web Push subscriptions."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages as flash
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from . import escalation, selectors
+from .forms_notify import NotificationSettingsForm, PolicyForm
+from .models import CommandGroup, Message, NotificationSettings, PushSubscription, StandIn
+from .notify import notification_test, vapid_keys
+from .rendering import message_dict
+
+MAX_ENDPOINT = 1000
+
+
+def standin_detail(request: HttpRequest, standin_id: int) -> HttpResponse:
+    """A deputy handed an instruction: shown with "standing in for <holder>" and 了解."""
+    stand_in = StandIn.objects.select_related("chase__message", "chase__post",
+                                              "chase__receipt__user__staff").filter(pk=standin_id).first()
+    if stand_in is None or stand_in.deputy_id != request.user.pk:
+        raise Http404
+    if request.method == "POST":
+        escalation.standin_respond(user=request.user, stand_in=stand_in, acknowledge=True)
+        flash.success(request, _("Acknowledged on behalf of the post."))
+        return redirect("messaging:standin_detail", standin_id=stand_in.pk)
+    if stand_in.read_at is None:
+        stand_in = escalation.standin_respond(user=request.user, stand_in=stand_in, acknowledge=False)
+    message = stand_in.chase.message
+    return render(request, "messaging/standin.html", {
+        "stand_in": stand_in, "message": message, "m": message_dict(message),
+        "holder": stand_in.chase.receipt.user.display_name(), "post": stand_in.chase.post,
+        "chase": stand_in.chase})
+
+
+def message_chase(request: HttpRequest, message_id: int) -> HttpResponse:
+    """Per member: read / acknowledged / reminded ×n / escalated to deputy / unreached."""
+    message = Message.objects.select_related("group").filter(pk=message_id).first()
+    if message is None or not selectors.user_can_read(user=request.user, group=message.group) and \
+            not selectors.user_is_records_admin(user=request.user):
+        raise Http404
+    if not selectors.user_can_see_receipts(user=request.user, message=message):
+        raise PermissionDenied
+    rows = selectors.chase_rows(message=message)
+    if request.GET.get("format") == "json":
+        return JsonResponse({"message": message.pk, "rows": [r.as_json() for r in rows],
+                             "timeline": selectors.chase_timeline_json(message=message)})
+    return render(request, "messaging/_chase.html" if request.GET.get("partial") else "messaging/chase.html",
+                  {"message": message, "group": message.group, "rows": rows,
+                   "timeline": selectors.chase_timeline(message=message)})
+
+
+def group_policy(request: HttpRequest, group_id: int) -> HttpResponse:
+    group = get_object_or_404(CommandGroup, pk=group_id, is_active=True)
+    can_edit = escalation.user_can_edit_policy(user=request.user, group=group)
+    if not (can_edit or selectors.user_can_read(user=request.user, group=group)):
+        raise Http404
+    forms = {p: PolicyForm(request.POST if request.POST.get("priority") == p else None,
+                           prefix=p, initial=escalation.policy_for(group=group, priority=p))
+             for p in Message.Priority.values}
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied
+        priority = request.POST.get("priority")
+        form = forms.get(priority)
+        if form is not None and form.is_valid():
+            try:
+                escalation.policy_update(group=group, priority=priority, actor=request.user,
+                                         **form.policy())
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                flash.success(request, _("The escalation policy was saved."))
+                return redirect("messaging:group_policy", group_id=group.pk)
+    return render(request, "messaging/policy.html", {
+        "group": group, "can_edit": can_edit,
+        "forms": [(Message.Priority(p).label, p, f) for p, f in forms.items()]})
+
+
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    prefs, _created = NotificationSettings.objects.get_or_create(user=request.user)
+    form = NotificationSettingsForm(request.POST or None, instance=prefs)
+    if request.method == "POST" and "test" in request.POST:
+        notification_test(user=request.user)
+        flash.success(request, _("A test notification is on its way."))
+        return redirect("messaging:notification_settings")
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        flash.success(request, _("Your settings were saved."))
+        return redirect("messaging:notification_settings")
+    _vapid, public = vapid_keys()
+    return render(request, "messaging/notification_settings.html", {
+        "form": form, "vapid_public_key": public,
+        "devices": PushSubscription.objects.filter(user=request.user).count()})
+
+
+@require_POST
+def push_subscribe(request: HttpRequest) -> JsonResponse:
+    try:
+        data = json.loads(request.body or b"{}")
+        endpoint = data["endpoint"]
+        keys = data["keys"]
+        p256dh, auth = keys["p256dh"], keys["auth"]
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"error": _("Invalid request.")}, status=400)
+    if not (isinstance(endpoint, str) and endpoint.startswith("https://") and len(endpoint) <= MAX_ENDPOINT
+            and isinstance(p256dh, str) and isinstance(auth, str) and len(p256dh) <= 200 and len(auth) <= 100):
+        return JsonResponse({"error": _("Invalid request.")}, status=400)
+    PushSubscription.objects.update_or_create(
+        endpoint=endpoint, defaults={"user": request.user, "p256dh": p256dh, "auth": auth,
+                                     "user_agent": request.headers.get("User-Agent", "")[:300]})
+    return JsonResponse({"ok": True})
+
+
+@require_POST
+def push_unsubscribe(request: HttpRequest) -> JsonResponse:
+    try:
+        endpoint = json.loads(request.body or b"{}")["endpoint"]
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"error": _("Invalid request.")}, status=400)
+    PushSubscription.objects.filter(user=request.user, endpoint=endpoint).delete()
+    return JsonResponse({"ok": True})
