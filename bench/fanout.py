@@ -688,6 +688,7 @@ async def run_all(
 
 
 def main() -> int:
+    global ASGI_APP  # noqa: PLW0603 - one setting for the whole run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, nargs="+", default=[200, 2000])
     parser.add_argument("--messages", type=int, default=20)
@@ -710,7 +711,6 @@ def main() -> int:
     parser.add_argument("--log-dir", type=Path, help="keep the servers' logs here")
     parser.add_argument("--asgi", default=ASGI_APP, help="the application Daphne serves")
     args = parser.parse_args()
-    global ASGI_APP  # noqa: PLW0603 - one setting for the whole run
     ASGI_APP = args.asgi
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
