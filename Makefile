@@ -20,6 +20,7 @@ install: $(STAMP)
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo $(if $(STAFF),--staff $(STAFF),)
+	$(PY) manage.py vapid_keys
 	HONBU_HOST=$(HOST) HONBU_PORT=$(PORT) $(PY) -m config.run
 
 test: install
@@ -31,6 +32,8 @@ lint: install
 
 bench: install
 	$(PY) bench/search.py
+	$(PY) bench/import_roster.py
+	$(PY) bench/escalation.py
 
 messages: install
 	$(PY) manage.py makemessages -l ja -l en --ignore=.venv --ignore=var

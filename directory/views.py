@@ -15,7 +15,13 @@ MAX_QUERY_LENGTH = 100
 def home(request: HttpRequest) -> HttpResponse:
     staff = getattr(request.user, "staff", None)
     profile = selectors.staff_profile(staff_id=staff.pk) if staff else None
-    return render(request, "directory/home.html", {"profile": profile})
+    from messaging import selectors as messaging_selectors  # home shows what waits for you
+
+    return render(request, "directory/home.html", {
+        "profile": profile,
+        "waiting": messaging_selectors.user_waiting_instructions(user=request.user),
+        "stand_ins": messaging_selectors.user_stand_ins(user=request.user),
+    })
 
 
 def search(request: HttpRequest) -> HttpResponse:

@@ -301,3 +301,12 @@ def user_stand_ins(*, user: User, open_only: bool = True):
     if open_only:
         qs = qs.filter(chase__state="active")
     return list(qs[:50])
+
+
+def user_waiting_instructions(*, user: User, limit: int = 20) -> list[Receipt]:
+    """Instructions addressed to the user that still ask for their acknowledgement."""
+    return list(
+        Receipt.objects.filter(user=user, acked_at__isnull=True, message__requires_ack=True,
+                               message__deleted_at__isnull=True)
+        .select_related("message__group").order_by("-message__created_at")[:limit]
+    )

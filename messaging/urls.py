@@ -18,6 +18,8 @@ urlpatterns = [
     path("g/<int:group_id>/policy/", views_notify.group_policy, name="group_policy"),
     path("standin/<int:standin_id>/", views_notify.standin_detail, name="standin_detail"),
     path("notifications/", views_notify.notification_settings, name="notification_settings"),
+    path("notifications/<int:notification_id>/open/", views_notify.notification_open,
+         name="notification_open"),
     path("push/subscribe/", views_notify.push_subscribe, name="push_subscribe"),
     path("push/unsubscribe/", views_notify.push_unsubscribe, name="push_unsubscribe"),
     path("records/", views.records_index, name="records_index"),

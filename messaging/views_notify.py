@@ -127,3 +127,22 @@ def push_unsubscribe(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": _("Invalid request.")}, status=400)
     PushSubscription.objects.filter(user=request.user, endpoint=endpoint).delete()
     return JsonResponse({"ok": True})
+
+
+def notification_open(request: HttpRequest, notification_id: int) -> HttpResponse:
+    """Where a reminder banner or push tap leads: the stand-in page for a deputy, the
+    instruction in its group for a reminder, the lists for an unreached report."""
+    from .models import Notification
+
+    note = Notification.objects.select_related("message").filter(pk=notification_id, user=request.user).first()
+    if note is None:
+        raise Http404
+    if note.kind == Notification.Kind.ESCALATION:
+        stand_in = StandIn.objects.filter(chase_id=note.chase_id, deputy=request.user).first()
+        if stand_in:
+            return redirect("messaging:standin_detail", standin_id=stand_in.pk)
+    if note.kind == Notification.Kind.UNREACHED and note.message_id:
+        return redirect("messaging:message_chase", message_id=note.message_id)
+    if note.message_id:
+        return redirect(f"/messages/g/{note.message.group_id}/#msg-{note.message.seq}")
+    return redirect("messaging:notification_settings")

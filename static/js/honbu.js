@@ -95,3 +95,36 @@
     if (form) liveSearch(form);
   });
 })();
+
+// Reminder banner: pages with their own websocket (chat, group list, escalation status) call
+// window.honbuShowReminder(frame); other pages open a small socket just for reminders.
+(function () {
+  "use strict";
+  var t = window.gettext || function (s) { return s; };
+  window.honbuShowReminder = function (f) {
+    if (!f || f.type !== "reminder") return;
+    var bar = document.getElementById("reminder-banner");
+    if (!bar) {
+      bar = document.createElement("div"); bar.id = "reminder-banner"; bar.className = "reminder-banner"; bar.setAttribute("role", "alert");
+      var main = document.getElementById("main"); main.parentNode.insertBefore(bar, main);
+    }
+    var text = { reminder: t("Reminder: an instruction is waiting for your response."),
+                 escalation: t("An instruction has been handed to you as a deputy."),
+                 unreached: t("Some members are still unreached."),
+                 test: t("Test notification: notifications reach this page.") }[f.kind] || t("New notification");
+    bar.innerHTML = "";
+    var a = document.createElement("a"); a.href = "/messages/notifications/" + f.notification + "/open/"; a.textContent = text + " ›";
+    bar.appendChild(a);
+    if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
+  };
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!document.body.dataset.signedIn || document.querySelector("[data-own-socket], #chat")) return;
+    var delay = 2000;
+    (function connect() {
+      var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/");
+      ws.onmessage = function (ev) { var f = JSON.parse(ev.data); if (f.type === "reminder") window.honbuShowReminder(f); };
+      ws.onopen = function () { delay = 2000; };
+      ws.onclose = function (ev) { if (ev.code === 4401 || ev.code === 4403) return; setTimeout(connect, delay); delay = Math.min(delay * 2, 30000); };
+    })();
+  });
+})();
