@@ -46,8 +46,6 @@ from messaging.models import (
     CommandGroup,
     GroupMembership,
     Message,
-    MessageVersion,
-    Receipt,
 )
 
 from . import services
@@ -818,6 +816,17 @@ def demo_group_lines() -> list[DemoGroupLine]:
     ]
 
 
+def _purge(rows) -> None:
+    """Delete ``rows`` after every messaging row that points at them (receipts, versions,
+    attachments, chases, notifications ... whatever messaging adds), deepest first."""
+    for rel in rows.model._meta.related_objects:
+        related = rel.related_model
+        if related._meta.app_label != "messaging" or related is rows.model:
+            continue
+        _purge(related._base_manager.filter(**{f"{rel.field.name}__in": rows}))
+    rows.delete()
+
+
 def _demo_groups_delete(root: OrgUnit) -> None:
     """Delete the demo's command groups with their messages (--reset of a DEMO city only:
     messages are public records everywhere else). Demo groups are those of a demo unit and
@@ -839,13 +848,8 @@ def _demo_groups_delete(root: OrgUnit) -> None:
         for f in (a.file, a.thumbnail)
         if f
     ]
-    Receipt.objects.filter(group__in=groups).delete()
-    Attachment.objects.filter(group__in=groups).delete()
-    MessageVersion.objects.filter(message__group__in=groups).delete()
     Message.objects.filter(group__in=groups).update(reply_to=None)
-    Message.objects.filter(group__in=groups).delete()
-    GroupMembership.objects.filter(group__in=groups).delete()
-    groups.delete()
+    _purge(groups)
 
     def remove_files() -> None:
         storage = Attachment._meta.get_field("file").storage
