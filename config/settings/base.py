@@ -61,7 +61,9 @@ def _celery_url(url: str) -> str:
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URL}], "prefix": "honbu"},
+        # redis-py 8 reads with a 5 s socket timeout by default — the same 5 s channels_redis
+        # blocks in BZPOPMIN — so idle consumers' reads time out and websockets drop. 30 s fixes it.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "honbu"},
     }
 }
 CACHES = {

@@ -15,12 +15,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, te
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES["default"]["KEY_PREFIX"] = "honbu-test"  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "honbu-test"  # noqa: F405
-# redis-py 8 reads with a 5 s socket timeout by default, the same 5 s that channels_redis
-# blocks in BZPOPMIN, so an idle consumer's receive times out and its websocket drops every
-# few seconds. A longer read timeout keeps idle sockets open. TODO: belongs in base.py (production
-# has the same problem); setdefault so it yields once base.py sets it.
-for _host in CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]:  # noqa: F405
-    _host.setdefault("socket_timeout", 30)
 CELERY_TASK_DEFAULT_QUEUE = "honbu-test"
 
 # Browser tests that need websockets serve the test database from a Daphne subprocess
