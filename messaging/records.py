@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import F
 from django.utils import timezone
 
-from .models import CommandGroup, Message, MessageVersion, Receipt
+from .models import CommandGroup, Message, MessageVersion, Notification, Receipt, StandIn
 
 
 def _ts(value) -> str:
@@ -30,6 +30,14 @@ def chronology(*, group: CommandGroup) -> list[dict[str, Any]]:
     for r in Receipt.objects.filter(group=group).select_related("user__staff", "post").order_by(
             "message_id", F("read_at").asc(nulls_last=True), "user_id"):
         receipts.setdefault(r.message_id, []).append(r)
+    timeline: dict[int, list] = {}
+    for n in Notification.objects.filter(message__group=group).select_related("user").order_by(
+            "message_id", "created_at", "id"):
+        timeline.setdefault(n.message_id, []).append(n)
+    stand_ins: dict[int, list] = {}
+    for s in StandIn.objects.filter(chase__message__group=group).select_related(
+            "deputy", "chase__post", "chase__receipt__user").order_by("chase__message_id", "created_at"):
+        stand_ins.setdefault(s.chase.message_id, []).append(s)
     out = []
     for m in messages:
         out.append({
@@ -44,6 +52,15 @@ def chronology(*, group: CommandGroup) -> list[dict[str, Any]]:
                           "name": r.user.staff.full_name if hasattr(r.user, "staff") else "",
                           "post": r.post.name if r.post else "", "read_at": _ts(r.read_at),
                           "acked_at": _ts(r.acked_at)} for r in receipts.get(m.pk, [])],
+            "escalation_policy": m.escalation,
+            "escalation": [{"at": _ts(n.created_at), "kind": n.kind, "channel": n.channel,
+                            "to": n.user.get_username(), "status": n.status, "detail": n.detail}
+                           for n in timeline.get(m.pk, [])],
+            "stand_ins": [{"deputy": s.deputy.get_username(), "rank": s.rank,
+                           "for": s.chase.receipt.user.get_username(),
+                           "post": s.chase.post.name if s.chase.post else "",
+                           "handed_at": _ts(s.created_at), "read_at": _ts(s.read_at),
+                           "acked_at": _ts(s.acked_at)} for s in stand_ins.get(m.pk, [])],
         })
     return out
 
@@ -60,6 +77,13 @@ def chronology_csv_rows(*, group: CommandGroup) -> Iterator[list[str]]:
                 m["requires_ack"], m["reply_to_seq"] or ""]
         for v in m["versions"]:
             yield base + [v["action"], v["version"], v["at"], v["by"], v["text"], "", ""]
+        for n in m["escalation"]:
+            yield base + [n["kind"], "", n["at"], "", n["detail"], n["to"], n["channel"]]
+        for s in m["stand_ins"]:
+            yield base + ["stand_in", s["rank"], s["handed_at"], s["for"], "", s["deputy"], s["post"]]
+            if s["acked_at"]:
+                yield base + ["acknowledged_for_post", s["rank"], s["acked_at"], s["for"], "",
+                              s["deputy"], s["post"]]
         for r in m["receipts"]:
             if r["read_at"]:
                 yield base + ["read", "", r["read_at"], r["account"], "", r["name"], r["post"]]

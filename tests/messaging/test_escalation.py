@@ -162,3 +162,22 @@ def test_push_and_email_rows_follow_each_persons_channels(hq):
         "inapp", "email"}
     assert set(Notification.objects.filter(user=hq.bureau_head).values_list("channel", flat=True)) == {
         "inapp", "push", "email"}
+
+
+def test_the_chronology_keeps_the_escalation_timeline(hq, deputies):
+    from messaging import records
+
+    d1, _d2 = deputies
+    message = instruct(hq, repeat_count=0)
+    escalation.escalation_sweep(now=message.created_at + timedelta(seconds=60))
+    escalation.escalation_sweep(now=message.created_at + timedelta(seconds=120))
+    escalation.standin_respond(user=d1, stand_in=StandIn.objects.get(deputy=d1), acknowledge=True)
+
+    [entry] = records.chronology(group=hq.group)
+    kinds = [(n["kind"], n["to"]) for n in entry["escalation"] if n["channel"] == "inapp"]
+    assert ("reminder", hq.ward_head.username) in kinds and ("escalation", d1.username) in kinds
+    [stand_in] = entry["stand_ins"]
+    assert stand_in["deputy"] == d1.username and stand_in["for"] == hq.ward_head.username
+    assert stand_in["acked_at"] and entry["escalation_policy"]["repeat_count"] == 0
+    csv_text = records.chronology_csv(group=hq.group)
+    assert ",acknowledged_for_post,1," in csv_text and ",escalation,," in csv_text

@@ -174,6 +174,10 @@ def test_json_export_has_the_same_data(client, hq, edited, admin_user):
                 {"account": hq.observer.get_username(), "name": hq.observer.staff.full_name,
                  "post": "", "read_at": "", "acked_at": ""},
             ],
+            # The policy copied at send (urgent defaults); no sweep ran, so no timeline yet.
+            "escalation_policy": Message.objects.get(pk=edited.pk).escalation,
+            "escalation": [],
+            "stand_ins": [],
         }
     ]  # fmt: skip
     assert edited.edited_at is not None and edited.deleted_at is not None
