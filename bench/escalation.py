@@ -176,6 +176,24 @@ def baseline(now: datetime) -> tuple[float, int]:
     return time.perf_counter() - started, len(rows)
 
 
+def floor(now: datetime) -> tuple[float, int]:
+    """A lower floor still: the due ids, then one UPDATE for them all (no per-row values)."""
+    from django.db import transaction
+    from django.db.models import F
+
+    from messaging.models import Chase
+
+    started = time.perf_counter()
+    with transaction.atomic():
+        ids = list(Chase.objects.select_for_update().filter(
+            state=Chase.State.ACTIVE, next_due_at__lte=now).values_list("id", flat=True))
+        for i in range(0, len(ids), 1000):
+            Chase.objects.filter(id__in=ids[i:i + 1000]).update(
+                step=F("step") + 1, reminders=F("reminders") + 1,
+                next_due_at=now + timedelta(seconds=120))
+    return time.perf_counter() - started, len(ids)
+
+
 def sweep(now: datetime, profile: cProfile.Profile | None = None) -> tuple[float, object]:
     from messaging.escalation import escalation_sweep
 
@@ -190,8 +208,12 @@ def sweep(now: datetime, profile: cProfile.Profile | None = None) -> tuple[float
 
 def run_case(world: World, label: str, due: set[int], repeat: int,
              profile: bool) -> dict:
-    sweeps, bases, result = [], [], None
+    sweeps, bases, floors, result = [], [], [], None
     for _ in range(repeat):
+        reset(world, due)
+        seconds, count = floor(world.now)
+        assert count == len(due), (count, len(due))
+        floors.append(seconds)
         reset(world, due)
         seconds, count = baseline(world.now)
         assert count == len(due), (count, len(due))
@@ -209,8 +231,9 @@ def run_case(world: World, label: str, due: set[int], repeat: int,
         pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(28)
         prof_text = out.getvalue()
     t, b = statistics.median(sweeps), statistics.median(bases)
+    print(f"  {label}: sweep {t:.3f}s, baseline {b:.3f}s", flush=True)
     return {"label": label, "due": len(due), "sweep": t, "sweep_max": max(sweeps), "base": b,
-            "result": result, "profile": prof_text}
+            "floor": statistics.median(floors), "result": result, "profile": prof_text}
 
 
 def live(world: World, var_dir: Path, due_count: int, interval: float, wait: float) -> dict | None:
@@ -275,17 +298,19 @@ def live(world: World, var_dir: Path, due_count: int, interval: float, wait: flo
 
 def report(cases: list[dict], vendor: str, interval: float, total: int) -> None:
     print(f"\n{vendor}, {total:,} outstanding chases, beat every {interval:g} s "
-          f"(median of repeats; baseline = SELECT due active … FOR UPDATE + bulk_update)")
-    print("| case | due | sweep s | max s | steps/s | baseline s | × baseline | reminders "
-          "| escalations | worst lateness s | ≤ 1 s | ≤ 60 s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+          f"(median of repeats; baseline = SELECT due active … FOR UPDATE + bulk_update; "
+          "floor = the same SELECT + one UPDATE … WHERE id IN per 1,000)")
+    print("| case | due | sweep s | max s | steps/s | baseline s | × baseline | floor s | × floor "
+          "| reminders | escalations | worst lateness s | ≤ 1 s | ≤ 60 s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for c in cases:
         r = c["result"]
         rate = f"{c['due'] / c['sweep']:,.0f}" if c["due"] else "–"
         ratio = c["sweep"] / c["base"] if c["base"] else float("nan")
         lateness = interval + c["sweep_max"]
+        fratio = c["sweep"] / c["floor"] if c["floor"] else float("nan")
         print(f"| {c['label']} | {c['due']:,} | {c['sweep']:.3f} | {c['sweep_max']:.3f} | {rate} "
-              f"| {c['base']:.3f} | {ratio:.1f}× | {r.reminders:,} | {r.escalations:,} "
+              f"| {c['base']:.3f} | {ratio:.1f}× | {c['floor']:.3f} | {fratio:.1f}× | {r.reminders:,} | {r.escalations:,} "
               f"| {lateness:.1f} | {'PASS' if c['sweep'] <= SWEEP_TARGET_S else 'MISS'} "
               f"| {'PASS' if lateness <= LATENESS_TARGET_S else 'MISS'} |")
     print("worst lateness = beat interval + slowest sweep (a chase falls due just after a sweep "
@@ -351,8 +376,8 @@ def main() -> int:
                 late = got["visible"] or [float("nan")]
                 created = got["created"] or [float("nan")]
                 worst = max(late)
-                print(f"| fired | lateness at sweep start p50 / max s | visible (committed) "
-                      f"p50 / p95 / max s | ≤ 60 s |")
+                print("| fired | lateness at sweep start p50 / max s | visible (committed) "
+                      "p50 / p95 / max s | ≤ 60 s |")
                 print("|---:|---|---|---|")
                 print(f"| {got['fired']:,} / {got['due']:,} | {statistics.median(created):.1f} / "
                       f"{max(created):.1f} | {statistics.median(late):.1f} / "
