@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -75,6 +76,17 @@ def _texts(note: Notification) -> tuple[str, str, str]:
         return (_("Still unreached: %(names)s") % {"names": note.detail[:120]},
                 f"{message.sender_name}: {excerpt}", f"/messages/m/{message.pk}/receipts/")
     return (_("Reminder: please respond to this instruction"), f"{message.sender_name}: {excerpt}", url)
+
+
+def notifications_stale_pending(*, older_than: float = 60, limit: int = 1000) -> list[int]:
+    """Push/e-mail rows still pending a while after they were written: their delivery task was
+    never enqueued (the worker died between the sweep's commit and the enqueue, or Redis was
+    away). The sweep hands them out again; the claim in notification_deliver keeps it once."""
+    from . import clock
+
+    cutoff = clock.now() - timedelta(seconds=older_than)
+    return list(Notification.objects.filter(status=Notification.Status.PENDING, created_at__lt=cutoff)
+                .order_by("id").values_list("id", flat=True)[:limit])
 
 
 def notification_deliver(*, notification_id: int) -> str:

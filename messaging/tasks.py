@@ -9,8 +9,12 @@ from celery import shared_task
 def escalation_sweep_task() -> dict:
     """Beat runs this every HONBU_SWEEP_SECONDS. Concurrent runs are safe (row locks)."""
     from .escalation import escalation_sweep
+    from .notify import notifications_stale_pending
 
     result = escalation_sweep()
+    stale = notifications_stale_pending()
+    if stale:
+        notifications_deliver_task.delay(stale)
     return {"processed": result.processed, "reminders": result.reminders,
             "escalations": result.escalations, "unreached": result.unreached}
 

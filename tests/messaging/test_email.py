@@ -110,3 +110,30 @@ def test_an_e_mail_is_sent_once_even_if_delivered_twice(hq, mailoutbox, django_c
     assert notification_deliver(notification_id=note.pk) == "already"
 
     assert len([m for m in mailoutbox if m.to == [hq.ward_head.email]]) == 1
+
+
+def test_an_e_mail_whose_delivery_was_never_enqueued_goes_out_with_a_later_sweep(
+        hq, mailoutbox, django_capture_on_commit_callbacks):
+    """A worker that dies between the sweep's commit and enqueueing the delivery task leaves
+    e-mail rows pending; the next sweep task hands them out again, once."""
+    from messaging import clock
+    from messaging.tasks import escalation_sweep_task
+
+    message = instruct(hq, use_deputies=False)
+    with django_capture_on_commit_callbacks(execute=False):  # the enqueue never happens
+        escalation.escalation_sweep(now=message.created_at + timedelta(seconds=60))
+    note = Notification.objects.get(user=hq.ward_head, channel="email")
+    assert note.status == "pending" and mailoutbox == []
+
+    clock.advance(200)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            escalation_sweep_task()
+        with django_capture_on_commit_callbacks(execute=True):
+            escalation_sweep_task()
+    finally:
+        clock.reset()
+
+    note.refresh_from_db()
+    assert note.status == "sent"
+    assert len([m for m in mailoutbox if m.to == [hq.ward_head.email]]) == 1
