@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -43,8 +44,17 @@ CHANNELS = 3  # in-app, push and e-mail: every test user has an address and defa
 # from it): the sweep works in batches of HONBU_TEST_BATCH, and the second batch, after it has
 # written its steps and notifications but before it commits, raises a flag in Redis and sleeps
 # so the test can SIGKILL that process mid-batch. The flag is set once (cache.add).
+# A watchdog thread kills the worker's process group when the test process goes away.
 WORKER_MAIN = """
-import functools, os, sys, time
+import functools, os, signal, sys, threading, time
+
+def _die_with_the_test_process(parent=int(os.environ["HONBU_TEST_PARENT_PID"])):
+    # A test run killed from outside (timeout, ^C) must not leave a worker consuming the queue.
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.killpg(0, signal.SIGKILL)
+
+threading.Thread(target=_die_with_the_test_process, daemon=True).start()
 import django
 django.setup()
 from django.core.cache import cache
@@ -71,13 +81,13 @@ main()
 class Worker:
     """A real Celery worker process group; ``kill()`` SIGKILLs all of it."""
 
-    def __init__(self, *, batch: int = 0) -> None:
+    def __init__(self, *, log_dir: Path, batch: int = 0) -> None:
         env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test",
                    REDIS_URL=settings.REDIS_URL,
                    # read by config/settings/test.py: serve this (the test) database
                    HONBU_TEST_SERVE_DB=str(connection.settings_dict["NAME"]),
-                   HONBU_TEST_BATCH=str(batch))
-        self.log = open(settings.VAR_DIR / f"test-celery-{os.getpid()}.log", "ab")  # noqa: SIM115
+                   HONBU_TEST_BATCH=str(batch), HONBU_TEST_PARENT_PID=str(os.getpid()))
+        self.log = open(log_dir / "celery.log", "ab")  # noqa: SIM115 — closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-c", WORKER_MAIN, "-A", "config", "worker", "--pool", "prefork",
              "--concurrency", "2", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--without-gossip",
@@ -114,12 +124,13 @@ class Worker:
 
 
 @pytest.fixture
-def start_worker() -> Iterator[Callable[..., Worker]]:
+def start_worker(tmp_path) -> Iterator[Callable[..., Worker]]:
+    """Start workers on demand; teardown stops them all. Their output is in tmp_path/celery.log."""
     clock.reset()
     started: list[Worker] = []
 
     def start(**kwargs) -> Worker:
-        started.append(Worker(**kwargs))  # registered first: teardown stops it even if not ready
+        started.append(Worker(log_dir=tmp_path, **kwargs))  # registered first: teardown stops it even if not ready
         return started[-1].wait_ready()
 
     yield start
