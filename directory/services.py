@@ -262,11 +262,11 @@ ERR_EMAIL_TAKEN = _("the e-mail address %(email)s is used by another account")
 ERR_NO_EMAIL_FOR_INVITATION = _("has no work e-mail address for an invitation")
 
 # Unambiguous characters (no 0/O, 1/l/I) so a password read off paper types correctly.
-_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105 (an alphabet, not a password)
 
 
 class IssueMethod:
-    PASSWORD = "password"  # a one-time initial password, changed at first sign-in
+    PASSWORD = "password"  # noqa: S105 (a one-time initial password, changed at first sign-in)
     INVITATION = "invitation"  # a link to set one's own password (no password exists yet)
 
 

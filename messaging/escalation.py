@@ -185,7 +185,7 @@ def escalation_sweep(*, now: datetime | None = None, batch_size: int = BATCH_SIZ
     """Advance every due chase by one step. Safe to run concurrently and repeatedly."""
     now = now or clock.now()
     total = SweepResult()
-    for _ in range(max_batches):
+    for _batch in range(max_batches):
         result = _sweep_batch(now=now, batch_size=batch_size)
         for name in ("processed", "reminders", "escalations", "unreached", "covered", "reports"):
             setattr(total, name, getattr(total, name) + getattr(result, name))

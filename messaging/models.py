@@ -155,6 +155,10 @@ class MessageVersion(models.Model):
             models.UniqueConstraint(fields=["message", "version"], name="version_unique"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.message_id} v{self.version} {self.action}"
+
+
 
 def attachment_path(instance: Attachment, filename: str) -> str:
     return f"attachments/{instance.group_id}/{uuid.uuid4().hex}"
@@ -175,6 +179,8 @@ class Attachment(models.Model):
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
 
+    def __str__(self) -> str:
+        return self.original_name
 
 class Receipt(models.Model):
     """One per (message, expected recipient), created when the message is sent. Read and
@@ -196,6 +202,10 @@ class Receipt(models.Model):
             models.Index(fields=["user", "group", "read_at"], name="receipt_unread_idx"),
             models.Index(fields=["message", "read_at"], name="receipt_message_read_idx"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id}/{self.user_id}"
+
 
 
 # --- escalation (issue: reminders, deputies, push/e-mail) -------------------------------------
@@ -228,6 +238,8 @@ class EscalationPolicy(models.Model):
                                                       deputy_wait__gte=1), name="policy_positive"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.group_id}/{self.priority}"
 
 class Chase(models.Model):
     """The chase of one addressed seat (a post, or an individual member) for one instruction.
@@ -259,6 +271,8 @@ class Chase(models.Model):
             models.Index(fields=["message", "state"], name="chase_message_idx"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.message_id}/{self.receipt_id} {self.state}"
 
 class StandIn(models.Model):
     """A deputy handed an instruction because the post holder did not respond."""
@@ -273,6 +287,8 @@ class StandIn(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["chase", "deputy"], name="standin_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.chase_id} #{self.rank} {self.deputy_id}"
 
 class Notification(models.Model):
     """One reminder, escalation or final report to one person on one channel. These rows are
@@ -318,6 +334,8 @@ class Notification(models.Model):
         ]
         indexes = [models.Index(fields=["message", "created_at"], name="notification_timeline_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.kind} {self.channel} → {self.user_id}"
 
 class PushSubscription(models.Model):
     """A browser's Web Push endpoint (the installed PWA or a browser tab)."""
@@ -332,6 +350,8 @@ class PushSubscription(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     failures = models.PositiveSmallIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.endpoint[:40]}"
 
 class NotificationSettings(models.Model):
     """Which channels a person gets reminders on. In-app is always on."""
@@ -340,3 +360,6 @@ class NotificationSettings(models.Model):
                                 related_name="notification_settings")
     push = models.BooleanField(_("push notifications"), default=True)
     email = models.BooleanField(_("e-mail"), default=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}"

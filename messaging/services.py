@@ -262,11 +262,10 @@ def message_delete(*, message: Message, actor: User) -> Message:
 
 
 # --- receipts -------------------------------------------------------------------------------
-def _receipt_events(group_id: int, user_id: int, message_ids: list[int]) -> None:
+def _receipt_events(group_id: int, user_id: int, message_ids: list[int], senders: set[int]) -> None:
     """Counts go to the group's commanders (watch group) and to each message's sender."""
     if not message_ids:
         return
-    senders = set(Message.objects.filter(pk__in=message_ids).values_list("sender_id", flat=True))
     events.send_event_on_commit(
         events.ReceiptChanged(group=group_id, messages=message_ids),
         groups=[events.channel_group("watch", group_id)]
@@ -278,17 +277,20 @@ def _receipt_events(group_id: int, user_id: int, message_ids: list[int]) -> None
 @transaction.atomic
 def receipt_mark_read(*, user: User, group: CommandGroup, up_to_seq: int) -> list[int]:
     """Mark every message up to ``up_to_seq`` read (it has been shown on screen). One
-    conditional UPDATE, so concurrent or repeated calls keep the first read time."""
-    pending = Receipt.objects.filter(
-        user=user, group=group, read_at__isnull=True, message__seq__lte=up_to_seq)
-    ids = list(pending.values_list("id", "message_id"))
-    if not ids:
+    conditional UPDATE, so concurrent or repeated calls keep the first read time. This is the
+    hottest write in a disaster (2,000 phones at once): one SELECT and one UPDATE."""
+    rows = list(Receipt.objects.filter(
+        user=user, group_id=group.pk, read_at__isnull=True, message__seq__lte=up_to_seq,
+    ).values_list("id", "message_id", "message__sender_id", "message__escalation__stop_on"))
+    if not rows:
         return []
     now = timezone.now()
-    Receipt.objects.filter(id__in=[i for i, _m in ids], read_at__isnull=True).update(read_at=now)
-    message_ids = [m for _i, m in ids]
-    _receipt_events(group.pk, user.pk, message_ids)
-    _cover_chases([i for i, _m in ids], user, now)
+    Receipt.objects.filter(id__in=[r[0] for r in rows], read_at__isnull=True).update(read_at=now)
+    message_ids = [r[1] for r in rows]
+    _receipt_events(group.pk, user.pk, message_ids, {r[2] for r in rows})
+    stops_on_read = [r[0] for r in rows if r[3] == "read"]
+    if stops_on_read:  # only chases that stop on "read" can end here
+        _cover_chases(stops_on_read, user, now)
     return message_ids
 
 
@@ -315,6 +317,6 @@ def receipt_acknowledge(*, user: User, message: Message) -> Receipt:
     receipt.acked_at = now
     receipt.read_at = receipt.read_at or now
     receipt.save(update_fields=["acked_at", "read_at"])
-    _receipt_events(message.group_id, user.pk, [message.pk])
+    _receipt_events(message.group_id, user.pk, [message.pk], {message.sender_id})
     _cover_chases([receipt.pk], user, now)
     return receipt

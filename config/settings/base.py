@@ -53,6 +53,21 @@ if REDIS_EMBEDDED:
     REDIS_URL = embedded_redis_url(VAR_DIR)
 
 
+def _redis_cache_url(url: str) -> str:
+    """The cache uses the database after REDIS_URL's (e.g. /0 → /1), so clearing the cache (tests
+    do, with FLUSHDB) never touches the Celery queue or the channel layer."""
+    from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    if parts.scheme == "unix":
+        db = int(query.pop("db", ["0"])[0]) + 1
+        query["db"] = [str(db)]
+        return f"unix://{parts.path}?{urlencode(query, doseq=True)}"  # urlunsplit drops the //
+    db = int(parts.path.strip("/") or 0) + 1
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
 def _celery_url(url: str) -> str:
     # kombu spells a unix-socket Redis as redis+socket://
     return "redis+socket://" + url.removeprefix("unix://") if url.startswith("unix://") else url
@@ -63,13 +78,16 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         # redis-py 8 reads with a 5 s socket timeout by default — the same 5 s channels_redis
         # blocks in BZPOPMIN — so idle consumers' reads time out and websockets drop. 30 s fixes it.
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "honbu"},
+        # capacity: all sockets of one server process share one inbox; the default of 100 drops
+        # a broadcast to a 2,000-member group (bench/fanout.py found it).
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "honbu",
+                   "capacity": 20000, "expiry": 60},
     }
 }
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": _redis_cache_url(REDIS_URL),
         "KEY_PREFIX": "honbu",
     }
 }

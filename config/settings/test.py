@@ -15,7 +15,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, te
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES["default"]["KEY_PREFIX"] = "honbu-test"  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "honbu-test"  # noqa: F405
-CELERY_TASK_DEFAULT_QUEUE = "honbu-test"
+# One Celery queue per test run: the workers a run starts inherit the name, and a worker left
+# behind by another run (or another developer's run on the same Redis) can never take its tasks.
+os.environ.setdefault("HONBU_TEST_QUEUE", f"honbu-test-{os.getpid()}")
+CELERY_TASK_DEFAULT_QUEUE = os.environ["HONBU_TEST_QUEUE"]
 
 # Browser tests that need websockets serve the test database from a Daphne subprocess
 # (tests/browser/conftest.py: asgi_server). SQLite's default in-memory test database cannot be

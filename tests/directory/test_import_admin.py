@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.utils import translation
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import translation
 
 from directory import importing
 from directory.admin_import import MSG_APPLIED
