@@ -9,8 +9,6 @@
   "use strict";
   var root = document.getElementById("chat");
   if (!root) return;
-  var t = window.gettext || function (s) { return s; };
-  var fmt = window.interpolate || function (s, a) { return s.replace(/%s/g, function () { return a.shift(); }); };
   var GROUP = parseInt(root.dataset.group, 10);
   var ME = parseInt(root.dataset.me, 10);
   var CAN_SEE_COUNTS_ALL = root.dataset.commander === "1";
@@ -31,7 +29,7 @@
   // --- connection state (always shown in the header) -----------------------------------------
   function online() { return navigator.onLine !== false; }
   function setState(state) {
-    var labels = { online: t("Connected"), connecting: t("Reconnecting…"), offline: t("Offline") };
+    var labels = { online: gettext("Connected"), connecting: gettext("Reconnecting…"), offline: gettext("Offline") };
     if (stateEl) { stateEl.textContent = labels[state]; stateEl.className = "conn " + state; }
     root.dataset.conn = state;
   }
@@ -39,12 +37,12 @@
   // --- rendering ----------------------------------------------------------------------------
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
   function timeOf(iso) { var d = new Date(iso); return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); }
-  function priorityLabel(p) { return { urgent: t("Urgent"), important: t("Important"), normal: t("Instruction") }[p] || p; }
+  function priorityLabel(p) { return { urgent: gettext("Urgent"), important: gettext("Important"), normal: gettext("Instruction") }[p] || p; }
   function showsCounts(m) { return m.sender_id === ME || CAN_SEE_COUNTS_ALL; }
 
   function counterText(c, requiresAck) {
-    var s = fmt(t("Read %s/%s"), [c.read, c.total]);
-    return requiresAck ? s + " · " + fmt(t("Ack %s/%s"), [c.acked, c.total]) : s;
+    var s = interpolate(gettext("Read %s/%s"), [c.read, c.total]);
+    return requiresAck ? s + " · " + interpolate(gettext("Ack %s/%s"), [c.acked, c.total]) : s;
   }
   function fillCounter(a, c, requiresAck) {
     a.textContent = counterText(c, requiresAck);
@@ -63,7 +61,7 @@
     var head = el("div", "msg-head");
     if (m.kind === "instruction") {
       head.appendChild(el("span", "badge prio prio-" + m.priority, priorityLabel(m.priority)));
-      if (m.requires_ack) head.appendChild(el("span", "badge ack-req", t("了解 requested")));
+      if (m.requires_ack) head.appendChild(el("span", "badge ack-req", gettext("了解 requested")));
     }
     var who = el("span", "sender");
     who.appendChild(el("strong", null, m.sender_name));
@@ -72,13 +70,13 @@
     head.appendChild(el("time", "muted when", timeOf(m.created_at)));
     li.appendChild(head);
     if (m.reply_to) {
-      var q = el("a", "quote", m.reply_to.sender_name + ": " + (m.reply_to.excerpt || t("(deleted)")));
+      var q = el("a", "quote", m.reply_to.sender_name + ": " + (m.reply_to.excerpt || gettext("(deleted)")));
       q.href = "#msg-" + m.reply_to.seq;
       li.appendChild(q);
     }
     var body = el("div", "body");
     body.dir = "auto";
-    if (m.deleted) body.textContent = t("This message was deleted.");
+    if (m.deleted) body.textContent = gettext("This message was deleted.");
     else body.innerHTML = m.html; // sanitised on the server (messaging/rendering.py)
     li.appendChild(body);
     (m.attachments || []).forEach(function (a) {
@@ -90,23 +88,23 @@
     var isRecipient = !fromPage.has(m.id) || pendingAck.has(m.id) || acked.has(m.id);
     if (m.requires_ack && m.sender_id !== ME && !m.deleted && isRecipient) {
       var done = acked.has(m.id);
-      var b = el("button", "btn ack-btn" + (done ? " done" : ""), done ? t("Acknowledged") : t("了解 (Acknowledge)"));
+      var b = el("button", "btn ack-btn" + (done ? " done" : ""), done ? gettext("Acknowledged") : gettext("了解 (Acknowledge)"));
       b.type = "button"; b.disabled = done; b.dataset.ack = m.id;
       li.appendChild(b);
     }
     var foot = el("div", "msg-foot");
-    if (m.edited && !m.deleted) foot.appendChild(el("span", "muted", t("edited")));
+    if (m.edited && !m.deleted) foot.appendChild(el("span", "muted", gettext("edited")));
     var c = counts[m.id];
     if (c && showsCounts(m)) {
       var a = el("a", "counter");
       a.href = "/messages/m/" + m.id + "/receipts/";
       a.dataset.counter = m.id;
-      a.title = t("Who has read");
+      a.title = gettext("Who has read");
       fillCounter(a, c, m.requires_ack);
       foot.appendChild(a);
     }
     if (!m.deleted && root.dataset.canPost === "1") {
-      var r = el("button", "link-btn", t("Reply")); r.type = "button"; r.dataset.reply = m.id;
+      var r = el("button", "link-btn", gettext("Reply")); r.type = "button"; r.dataset.reply = m.id;
       r.dataset.replyName = m.sender_name; foot.appendChild(r);
     }
     li.appendChild(foot);
@@ -179,8 +177,8 @@
     var li = el("li", "msg mine pending" + (item.error ? " failed" : "")); li.id = "out-" + item.client_id;
     var body = el("div", "body", item.body); body.dir = "auto"; li.appendChild(body);
     var foot = el("div", "msg-foot muted");
-    foot.appendChild(el("span", "out-status", item.error ? item.error : t("Sending…")));
-    if (item.error) { var d = el("button", "link-btn", t("Discard")); d.type = "button"; d.dataset.discard = item.client_id; foot.appendChild(d); }
+    foot.appendChild(el("span", "out-status", item.error ? item.error : gettext("Sending…")));
+    if (item.error) { var d = el("button", "link-btn", gettext("Discard")); d.type = "button"; d.dataset.discard = item.client_id; foot.appendChild(d); }
     li.appendChild(foot);
     document.getElementById("outbox").appendChild(li);
   }
@@ -264,7 +262,7 @@
       case "ack_ok":
         acked.add(f.message); pendingAck.delete(f.message);
         var b = document.querySelector('[data-ack="' + f.message + '"]');
-        if (b) { b.textContent = t("Acknowledged"); b.disabled = true; b.classList.add("done"); }
+        if (b) { b.textContent = gettext("Acknowledged"); b.disabled = true; b.classList.add("done"); }
         break;
       case "error":
         if (f.ref === "sync") { syncing = false; showError(f.message); break; }
@@ -342,13 +340,13 @@
     fetch(root.dataset.sendUrl, { method: "POST", body: data, credentials: "same-origin", headers: { "X-CSRFToken": csrf } })
       .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error || r.status); return j; }); })
       .then(function (j) { accept(j.message); })
-      .catch(function (e) { showError(t("The photo could not be sent.") + " " + e.message); });
+      .catch(function (e) { showError(gettext("The photo could not be sent.") + " " + e.message); });
   }
   function clearReply() { replyTo = null; var b = document.getElementById("reply-banner"); if (b) b.hidden = true; }
   document.addEventListener("click", function (ev) {
     var a = ev.target.closest("[data-ack]");
     if (a) {
-      if (!a.disabled && !send({ type: "ack", message: parseInt(a.dataset.ack, 10) })) showError(t("Not connected. Try again in a moment."));
+      if (!a.disabled && !send({ type: "ack", message: parseInt(a.dataset.ack, 10) })) showError(gettext("Not connected. Try again in a moment."));
       return;
     }
     var d = ev.target.closest("[data-discard]");
@@ -357,7 +355,7 @@
     if (r && form) {
       replyTo = parseInt(r.dataset.reply, 10);
       var banner = document.getElementById("reply-banner");
-      banner.querySelector("span").textContent = fmt(t("Replying to %s"), [r.dataset.replyName]);
+      banner.querySelector("span").textContent = interpolate(gettext("Replying to %s"), [r.dataset.replyName]);
       banner.hidden = false; form.elements.body.focus(); return;
     }
     if (ev.target.closest("#reply-cancel")) clearReply();

@@ -1,3 +1,7 @@
+// Translations come from Django's JavaScript catalogue (/jsi18n/, loaded by base.html); these
+// fallbacks keep the page working in English if it failed to load.
+window.gettext = window.gettext || function (s) { return s; };
+window.interpolate = window.interpolate || function (s, a) { return s.replace(/%s/g, function () { return a.shift(); }); };
 // Honbu: connection state, service worker, live directory search. Plain JS, no build step.
 (function () {
   "use strict";
@@ -100,7 +104,6 @@
 // window.honbuShowReminder(frame); other pages open a small socket just for reminders.
 (function () {
   "use strict";
-  var t = window.gettext || function (s) { return s; };
   window.honbuShowReminder = function (f) {
     if (!f || f.type !== "reminder") return;
     var bar = document.getElementById("reminder-banner");
@@ -108,10 +111,10 @@
       bar = document.createElement("div"); bar.id = "reminder-banner"; bar.className = "reminder-banner"; bar.setAttribute("role", "alert");
       var main = document.getElementById("main"); main.parentNode.insertBefore(bar, main);
     }
-    var text = { reminder: t("Reminder: an instruction is waiting for your response."),
-                 escalation: t("An instruction has been handed to you as a deputy."),
-                 unreached: t("Some members are still unreached."),
-                 test: t("Test notification: notifications reach this page.") }[f.kind] || t("New notification");
+    var text = { reminder: gettext("Reminder: an instruction is waiting for your response."),
+                 escalation: gettext("An instruction has been handed to you as a deputy."),
+                 unreached: gettext("Some members are still unreached."),
+                 test: gettext("Test notification: notifications reach this page.") }[f.kind] || gettext("New notification");
     bar.innerHTML = "";
     var a = document.createElement("a"); a.href = "/messages/notifications/" + f.notification + "/open/"; a.textContent = text + " ›";
     bar.appendChild(a);
