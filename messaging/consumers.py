@@ -62,6 +62,17 @@ def _str(frame: dict, name: str, *, default: str | None = None) -> str:
     return value
 
 
+def _policy(frame: dict) -> dict | None:
+    """An instruction's own escalation policy (validated by the service), or None for the
+    group's default."""
+    value = frame.get("escalation")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or len(value) > 10:
+        raise FrameError("bad_request", str(ERR_BAD_FIELD) % {"field": "escalation"})
+    return value
+
+
 class HonbuConsumer(AsyncWebsocketConsumer):
     flush_task: asyncio.Task | None = None
     joined: frozenset[str] = frozenset()
@@ -172,6 +183,7 @@ class HonbuConsumer(AsyncWebsocketConsumer):
             "priority": _str(frame, "priority", default="normal"),
             "requires_ack": bool(frame.get("requires_ack", False)),
             "reply_to_id": _int(frame, "reply_to", required=False),
+            "escalation": _policy(frame),
         }
         result = await self._call(services.message_send, group=group, sender=self.user,
                                   client_id=self._uuid(client_id), **fields)

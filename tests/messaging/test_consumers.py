@@ -231,3 +231,22 @@ async def test_deactivating_an_account_closes_its_websockets(hq):
     assert (await comm.receive_output(timeout=5))["type"] == "websocket.close"
     await hq.ward_head.arefresh_from_db()
     assert hq.ward_head.is_active is False
+
+
+async def test_an_instruction_can_carry_its_own_escalation_policy(hq):
+    comm = await connect(hq.mayor)
+    try:
+        await comm.send_json_to(send_frame(hq.group, kind="instruction", requires_ack=True,
+                                           escalation={"first_after": 30, "stop_on": "read"}))
+        sent, _ = await frames_until(comm, "sent")
+        message = await Message.objects.aget(pk=sent["id"])
+        assert message.escalation["first_after"] == 30 and message.escalation["stop_on"] == "read"
+        await comm.send_json_to(send_frame(hq.group, kind="instruction", escalation={"first_after": -5}))
+        err, _ = await frames_until(comm, "error")
+        assert err["code"] == "invalid"
+        await comm.send_json_to(send_frame(hq.group, kind="instruction", escalation="fast"))
+        err, _ = await frames_until(comm, "error")
+        assert err["code"] == "bad_request"
+        assert await Message.objects.acount() == 1
+    finally:
+        await comm.disconnect()
