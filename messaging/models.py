@@ -332,7 +332,12 @@ class Notification(models.Model):
             models.UniqueConstraint(fields=["chase", "step", "user", "channel"],
                                     name="notification_once_per_step"),
         ]
-        indexes = [models.Index(fields=["message", "created_at"], name="notification_timeline_idx")]
+        indexes = [
+            models.Index(fields=["message", "created_at"], name="notification_timeline_idx"),
+            # Push/e-mail rows not yet sent: the sweep re-queues stale ones (a lost task).
+            models.Index(fields=["created_at"], condition=models.Q(status="pending"),
+                         name="notification_pending_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.channel} → {self.user_id}"

@@ -63,7 +63,7 @@ def _texts(note: Notification) -> tuple[str, str, str]:
     """(title, body, url) in the recipient's language."""
     message = note.message
     if note.kind == Notification.Kind.TEST:
-        return _("Honbu test notification"), _("Notifications reach this device."), "/settings/"
+        return _("Honbu test notification"), _("Notifications reach this device."), "/messages/notifications/"
     url = f"/messages/g/{message.group_id}/#msg-{message.seq}"
     excerpt = (message.body or "")[:80]
     if note.kind == Notification.Kind.ESCALATION:
