@@ -1,6 +1,6 @@
 // Honbu chat page: one websocket, database-backed catch-up by sequence number, an outbox kept
 // in localStorage across reloads, read receipts when a message is on screen, 了解 button and
-// live read/ack counters. Plain JS; strings come from Django's JavaScript catalogue (gettext).
+// live read/ack counters and, on instructions, a live escalation summary. Plain JS; strings come from Django's JavaScript catalogue (gettext).
 //
 // Invariants: a message is drawn once, keyed by its sequence number (re-drawing replaces it);
 // `lastSeq` only moves over a contiguous run, so any gap is fetched from the database (sync);
@@ -25,6 +25,7 @@
   var fromPage = new Set(initial.map(function (m) { return m.id; }));
   var byId = {};
   var replyTo = null;
+  var esc = {}; // message id → escalation summary {reminded, escalated, unreached, covered}
 
   // --- connection state (always shown in the header) -----------------------------------------
   function online() { return navigator.onLine !== false; }
@@ -48,6 +49,55 @@
     a.textContent = counterText(c, requiresAck);
     a.dataset.read = c.read; a.dataset.acked = c.acked; a.dataset.total = c.total;
     a.classList.toggle("complete", requiresAck ? c.acked >= c.total : c.read >= c.total);
+  }
+
+  // --- escalation summary ("督促中 3 · 代行 1 · 未到達 0"), from /messages/m/<id>/chase/?format=json --
+  function summarize(rows) {
+    var s = { chased: 0, reminded: 0, escalated: 0, unreached: 0, covered: 0 };
+    rows.forEach(function (r) { if (r.state) s.chased++; if (r.status in s) s[r.status]++; });
+    return s;
+  }
+  function fillEscalation(a, s) {
+    a.hidden = !s || !s.chased; // not chased (yet unknown, or no policy): nothing to show
+    if (a.hidden) return;
+    a.textContent = interpolate(gettext("Reminding %s"), [s.reminded]) + " · " +
+      interpolate(gettext("Deputy %s"), [s.escalated]) + " · " + interpolate(gettext("Unreached %s"), [s.unreached]);
+    a.dataset.reminded = s.reminded; a.dataset.escalated = s.escalated; a.dataset.unreached = s.unreached;
+    a.classList.toggle("alert", s.unreached > 0);
+    a.classList.toggle("active", s.unreached === 0 && s.reminded + s.escalated > 0);
+  }
+  // chase.changed frames are coalesced: ids collect for a moment, then one fetch per message,
+  // never two at once for the same page; frames arriving meanwhile are fetched afterwards.
+  var escPending = new Set(), escTimer = null, escBusy = false;
+  function queueEscalation(id) {
+    if (!byId[id] || !showsCounts(byId[id])) return;
+    escPending.add(id);
+    if (!escTimer && !escBusy) escTimer = setTimeout(flushEscalation, 300);
+  }
+  function flushEscalation() {
+    escTimer = null;
+    var ids = Array.from(escPending).slice(0, 10);
+    ids.forEach(function (id) { escPending.delete(id); });
+    if (!ids.length) return;
+    escBusy = true;
+    Promise.all(ids.map(function (id) {
+      return fetch("/messages/m/" + id + "/chase/?format=json", { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (j) {
+          if (!j) return;
+          esc[id] = summarize(j.rows);
+          var a = document.querySelector('[data-esc="' + id + '"]');
+          if (a) fillEscalation(a, esc[id]);
+        }).catch(function () { /* offline: the next frame or reconnect asks again */ });
+    })).then(function () {
+      escBusy = false;
+      if (escPending.size) escTimer = setTimeout(flushEscalation, 300);
+    });
+  }
+  function refreshEscalations() {
+    Array.prototype.slice.call(document.querySelectorAll("[data-esc]"), -10).forEach(function (a) {
+      queueEscalation(parseInt(a.dataset.esc, 10));
+    });
   }
 
   function render(m) {
@@ -103,6 +153,14 @@
       fillCounter(a, c, m.requires_ack);
       foot.appendChild(a);
     }
+    if (m.kind === "instruction" && !m.deleted && showsCounts(m)) {
+      var s = el("a", "esc-summary");
+      s.href = "/messages/m/" + m.id + "/chase/";
+      s.dataset.esc = m.id;
+      s.title = gettext("Escalation");
+      fillEscalation(s, esc[m.id]);
+      foot.appendChild(s);
+    }
     if (!m.deleted && root.dataset.canPost === "1") {
       var r = el("button", "link-btn", gettext("Reply")); r.type = "button"; r.dataset.reply = m.id;
       r.dataset.replyName = m.sender_name; foot.appendChild(r);
@@ -130,6 +188,7 @@
     if (m.group !== GROUP) return;
     var atBottom = nearBottom();
     var li = render(m);
+    if (m.kind === "instruction") queueEscalation(m.id);
     if (m.seq <= lastSeq + 1) lastSeq = Math.max(lastSeq, m.seq);
     else sync(); // a gap (a dropped event): the database has the rest
     if (m.sender_id === ME || atBottom) toBottom();
@@ -221,7 +280,7 @@
     sock.onopen = function () {
       if (sock !== ws) return;
       backoff = 1000; syncing = false; setState("online");
-      sync(); flushOutbox(); flushRead(); refreshCounts();
+      sync(); flushOutbox(); flushRead(); refreshCounts(); refreshEscalations();
     };
     sock.onclose = function (ev) {
       if (sock !== ws) return;
@@ -240,6 +299,7 @@
         syncing = false;
         if (f.more || f.last_seq > lastSeq) sync();
         if (atBottom && f.messages.length) toBottom();
+        if (f.messages.some(function (m) { return m.kind === "instruction"; })) refreshEscalations();
         break;
       case "message.new": accept(f.message); break;
       case "message.update": if (f.message.group === GROUP && document.getElementById("msg-" + f.message.seq)) render(f.message); break;
@@ -259,6 +319,8 @@
         });
         document.dispatchEvent(new CustomEvent("honbu:counts", { detail: f.counts }));
         break;
+      case "chase.changed": if (f.group === GROUP) queueEscalation(f.message); break;
+      case "reminder": if (window.honbuShowReminder) window.honbuShowReminder(f); break;
       case "ack_ok":
         acked.add(f.message); pendingAck.delete(f.message);
         var b = document.querySelector('[data-ack="' + f.message + '"]');
@@ -294,6 +356,26 @@
     var kindToggle = document.getElementById("as-instruction");
     var instrOpts = document.getElementById("instruction-options");
     var fileInput = form.elements.file;
+    var escBox = document.getElementById("esc-override");
+    var escLabel = document.getElementById("esc-summary");
+    var escDefault = escLabel ? escLabel.textContent : "";
+    // The instruction's own chase: only what was changed; the rest follows the group's policy.
+    var escalationOverride = function () {
+      if (!escBox) return null;
+      var o = {}, stop = form.elements.esc_stop.value, first = parseInt(form.elements.esc_first.value, 10);
+      if (stop) o.stop_on = stop;
+      if (first >= 1) o.first_after = Math.min(first, 10080) * 60;
+      return Object.keys(o).length ? o : null;
+    };
+    var showOverride = function () {
+      if (!escLabel) return;
+      var o = escalationOverride(), parts = [];
+      if (o && o.stop_on) parts.push(form.elements.esc_stop.selectedOptions[0].textContent);
+      if (o && o.first_after) parts.push(interpolate(gettext("%s min"), [o.first_after / 60]));
+      escLabel.textContent = parts.length ? parts.join(" · ") : escDefault;
+      escBox.classList.toggle("changed", !!o);
+    };
+    if (escBox) { form.elements.esc_stop.addEventListener("change", showOverride); form.elements.esc_first.addEventListener("input", showOverride); }
     var setMode = function () {
       var on = !!(kindToggle && kindToggle.checked);
       if (instrOpts) instrOpts.hidden = !on;
@@ -318,6 +400,8 @@
       if (kindToggle && kindToggle.checked) {
         frame.kind = "instruction"; frame.priority = form.elements.priority.value;
         frame.requires_ack = form.elements.requires_ack.checked;
+        var override = escalationOverride();
+        if (override && !file) frame.escalation = override; // the photo upload (HTTP) takes the group's policy
       }
       if (replyTo) frame.reply_to = replyTo;
       if (file) { upload(frame, file); }
@@ -328,6 +412,7 @@
         send(Object.assign({ type: "send", group: GROUP, ref: cid }, frame));
       }
       form.reset(); clearReply(); setMode();
+      if (escBox) { escBox.open = false; showOverride(); }
       var label = document.getElementById("attach-name"); if (label) label.hidden = true;
       toBottom();
     });
@@ -375,6 +460,7 @@
     if (document.visibilityState !== "visible") return;
     list.querySelectorAll("li.msg").forEach(function (li) { if (io && !readSeen[li.dataset.seq] && !li.classList.contains("mine")) { io.unobserve(li); io.observe(li); } });
     if (!ws) connect();
+    else refreshEscalations();
   });
   toBottom();
   connect();

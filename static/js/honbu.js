@@ -116,8 +116,17 @@ window.interpolate = window.interpolate || function (s, a) { return s.replace(/%
                  unreached: gettext("Some members are still unreached."),
                  test: gettext("Test notification: notifications reach this page.") }[f.kind] || gettext("New notification");
     bar.innerHTML = "";
+    bar.hidden = false;
+    bar.dataset.kind = f.kind || "";
+    bar.dataset.notification = f.notification;
+    // Re-inserting restarts the pulse, so a second reminder is as visible as the first.
+    bar.style.animation = "none"; void bar.offsetWidth; bar.style.animation = "";
     var a = document.createElement("a"); a.href = "/messages/notifications/" + f.notification + "/open/"; a.textContent = text + " ›";
     bar.appendChild(a);
+    var close = document.createElement("button"); close.type = "button"; close.textContent = "×";
+    close.setAttribute("aria-label", gettext("Close"));
+    close.addEventListener("click", function () { bar.hidden = true; });
+    bar.appendChild(close);
     if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
   };
   document.addEventListener("DOMContentLoaded", function () {
