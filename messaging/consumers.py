@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from . import events, selectors, services
+from .batching import read_batcher
 from .models import CommandGroup, Message
 from .rendering import message_dict
 
@@ -194,7 +195,11 @@ class HonbuConsumer(AsyncWebsocketConsumer):
     async def on_read(self, frame: dict, ref: Any) -> None:
         group = await self._group_for(frame)
         up_to = _int(frame, "up_to_seq")
-        await self._call(services.receipt_mark_read, user=self.user, group=group, up_to_seq=up_to)
+        try:
+            await read_batcher().mark_read(user_id=self.user.pk, group_id=group.pk, up_to_seq=up_to)
+        except Exception:
+            log.exception("read batch failed")
+            raise FrameError("server_error", _("Something went wrong. Please try again.")) from None
         await self._send({"type": "read_ok", "ref": ref, "group": group.pk, "up_to_seq": up_to})
 
     async def on_ack(self, frame: dict, ref: Any) -> None:

@@ -153,3 +153,20 @@ def test_unsafe_text_is_rendered_inert():
                                   "rel": "noopener noreferrer nofollow"})]
     assert "\u202e" not in render_body(payload)
     assert "&lt;script&gt;" in render_body("<script>")
+
+
+def test_bulk_mark_read_matches_one_by_one(hq, django_assert_num_queries):
+    first = send(hq).message
+    second = send(hq, body="第2報").message
+    items = [(hq.ward_head.pk, hq.group.pk, second.seq), (hq.bureau_head.pk, hq.group.pk, first.seq),
+             (hq.ward_head.pk, hq.group.pk, first.seq)]  # a repeat with a lower number
+
+    with django_assert_num_queries(4):  # savepoint, SELECT, UPDATE, release
+        assert services.receipts_mark_read_bulk(items=items) == 3
+
+    read = set(Receipt.objects.filter(read_at__isnull=False).values_list("user_id", "message_id"))
+    assert read == {(hq.ward_head.pk, first.pk), (hq.ward_head.pk, second.pk), (hq.bureau_head.pk, first.pk)}
+    assert services.receipts_mark_read_bulk(items=items) == 0  # first read times are kept
+    # A user cannot mark someone else's receipts: only their own rows match.
+    assert services.receipts_mark_read_bulk(items=[(hq.outsider.pk, hq.group.pk, 99)]) == 0
+    assert not Receipt.objects.filter(user=hq.observer, read_at__isnull=False).exists()
