@@ -182,6 +182,14 @@ def assert_not_reloaded(page: Page) -> None:
     assert page.evaluate("window.__notReloaded === true"), f"{page.url} was reloaded"
 
 
+def shot(page: Page, name: str) -> None:
+    """Screenshots to look at, when HONBU_SCREENSHOTS names a directory (not in normal runs)."""
+    folder = os.environ.get("HONBU_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"escalation-{name}.png"), full_page=True)
+
+
 def js_text(page: Page, msgid: str, *args) -> str:
     """What the page's JavaScript catalogue makes of a string (Japanese once translated)."""
     return page.evaluate("([s, a]) => interpolate(gettext(s), a)", [msgid, list(args)])
@@ -212,6 +220,7 @@ def test_unanswered_instruction_is_reminded_then_escalated_to_deputy_live(
     expect(mayor.locator("#esc-override")).to_have_class(re.compile(r"\bchanged\b"))
     assert_no_horizontal_scroll(mayor)
     mayor.locator("textarea[name=body]").fill(INSTRUCTION)
+    shot(mayor, "1-composer")
     mayor.locator("#composer button[type=submit]").tap()
 
     # Then the card shows the escalation summary next to the counters, nobody chased yet
@@ -241,6 +250,8 @@ def test_unanswered_instruction_is_reminded_then_escalated_to_deputy_live(
     expect(banner).to_have_attribute("data-kind", "reminder")
     expect(banner).to_contain_text("督促")
     assert_no_horizontal_scroll(ward)
+    shot(status, "2-reminded")
+    shot(ward, "3-ward-banner")
 
     # Then "escalated to deputy", naming the first deputy
     expect(row).to_have_attribute("data-status", "escalated", timeout=LIVE)
@@ -252,6 +263,8 @@ def test_unanswered_instruction_is_reminded_then_escalated_to_deputy_live(
     expect(summary).to_have_text(" · ".join([js_text(mayor, "Reminding %s", 0),
                                              js_text(mayor, "Deputy %s", 1),
                                              js_text(mayor, "Unreached %s", 0)]))
+    shot(status, "4-escalated")
+    shot(mayor, "5-chat-card")
 
     # When the deputy follows the banner on their phone to the stand-in page and presses 了解
     deputy_banner = deputy.locator("#reminder-banner")
@@ -265,6 +278,7 @@ def test_unanswered_instruction_is_reminded_then_escalated_to_deputy_live(
     box = ack.bounding_box()
     assert box["height"] >= 56 and box["width"] >= 300, box  # one thumb, the screen's width
     assert_no_horizontal_scroll(deputy)
+    shot(deputy, "6-standin")
     ack.tap()
     expect(deputy.locator("#standin-state")).to_be_visible()
 
@@ -274,6 +288,9 @@ def test_unanswered_instruction_is_reminded_then_escalated_to_deputy_live(
     expect(summary).to_have_attribute("data-escalated", "0", timeout=LIVE)
     assert_not_reloaded(status)
     assert_not_reloaded(mayor)
+    status.locator("details.timeline summary").tap()
+    shot(status, "7-covered")
+    shot(deputy, "8-standin-done")
     for page in (mayor, status, ward, deputy):
         assert_no_horizontal_scroll(page)
 
