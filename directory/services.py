@@ -194,7 +194,18 @@ def post_assign_holder(
         actor=actor, action="post.holder_change", target=post,
         data={"previous": _staff_ref(previous), "new": _staff_ref(holder), "reason": reason},
     )
+    _post_groups_changed(post, [s.user_id for s in (previous, holder) if s and s.user_id])
     return post
+
+
+def _post_groups_changed(post: Post, user_ids: list[int]) -> None:
+    """Groups address posts: the new holder joins them at once and the old one leaves, even on
+    websockets already open (their consumers re-read their memberships)."""
+    from messaging.events import MembershipChanged, channel_group, send_event_on_commit
+
+    for group_id in post.group_memberships.values_list("group_id", flat=True):
+        send_event_on_commit(MembershipChanged(group=group_id),
+                             groups=[channel_group("usr", uid) for uid in user_ids])
 
 
 @transaction.atomic

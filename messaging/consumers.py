@@ -77,6 +77,7 @@ def _policy(frame: dict) -> dict | None:
 class HonbuConsumer(AsyncWebsocketConsumer):
     flush_task: asyncio.Task | None = None
     joined: frozenset[str] = frozenset()
+    group_ids: frozenset[int] = frozenset()
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -85,10 +86,11 @@ class HonbuConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         self.language = user.language
-        self.joined: set[str] = set()
+        self.joined = set()
         self.pending_counts: set[int] = set()
         self.flush_task: asyncio.Task | None = None
         group_ids, watch_ids = await self._membership()
+        self.group_ids = set(group_ids)
         await self.accept()
         session = self.scope.get("session")
         session_key = getattr(session, "session_key", None)
@@ -193,14 +195,18 @@ class HonbuConsumer(AsyncWebsocketConsumer):
                           "group": group.pk, "duplicate": not result.created})
 
     async def on_read(self, frame: dict, ref: Any) -> None:
-        group = await self._group_for(frame)
+        # Membership from the set loaded at connect (kept fresh by membership.changed): a read
+        # only ever touches the reader's own receipts, so no query is needed per frame.
+        gid = _int(frame, "group")
+        if gid not in self.group_ids:
+            raise FrameError("not_found", str(ERR_NO_GROUP))
         up_to = _int(frame, "up_to_seq")
         try:
-            await read_batcher().mark_read(user_id=self.user.pk, group_id=group.pk, up_to_seq=up_to)
+            await read_batcher().mark_read(user_id=self.user.pk, group_id=gid, up_to_seq=up_to)
         except Exception:
             log.exception("read batch failed")
             raise FrameError("server_error", _("Something went wrong. Please try again.")) from None
-        await self._send({"type": "read_ok", "ref": ref, "group": group.pk, "up_to_seq": up_to})
+        await self._send({"type": "read_ok", "ref": ref, "group": gid, "up_to_seq": up_to})
 
     async def on_ack(self, frame: dict, ref: Any) -> None:
         message = await self._message_for(frame)
@@ -260,9 +266,17 @@ class HonbuConsumer(AsyncWebsocketConsumer):
         await self._forward(event)
 
     async def membership_changed(self, event: dict) -> None:
+        """Re-read memberships: join new groups and LEAVE groups this person is no longer in
+        (removed, or their post passed to someone else), so they receive nothing more."""
         group_ids, watch_ids = await self._membership()
-        await self._join([events.channel_group("grp", g) for g in group_ids]
-                         + [events.channel_group("watch", g) for g in watch_ids])
+        self.group_ids = set(group_ids)
+        wanted = ({events.channel_group("grp", g) for g in group_ids}
+                  | {events.channel_group("watch", g) for g in watch_ids})
+        for name in [n for n in self.joined if n.startswith(("honbu.grp.", "honbu.watch."))]:
+            if name not in wanted:
+                await self.channel_layer.group_discard(name, self.channel_name)
+                self.joined.discard(name)
+        await self._join(sorted(wanted))
         await self._send({"type": "groups", "groups": group_ids})
 
     async def reminder(self, event: dict) -> None:

@@ -79,9 +79,18 @@ def group_add_member(
                  target=group, data={"post": post.pk if post else None,
                                      "staff": staff.pk if staff else None,
                                      "role": role, "previous": previous})
-    events.send_event_on_commit(events.MembershipChanged(group=group.pk),
-                                groups=[events.channel_group("grp", group.pk)])
+    _membership_event(group, membership)
     return membership
+
+
+def _membership_event(group: CommandGroup, membership: GroupMembership) -> None:
+    """Open websockets re-read their memberships: everyone in the group, and the person
+    concerned, who may not have been in it (joins) or must leave it (removal)."""
+    person = membership.post.holder if membership.post_id else membership.staff
+    names = [events.channel_group("grp", group.pk)]
+    if person is not None and person.user_id:
+        names.append(events.channel_group("usr", person.user_id))
+    events.send_event_on_commit(events.MembershipChanged(group=group.pk), groups=names)
 
 
 @transaction.atomic
@@ -91,9 +100,8 @@ def group_remove_member(*, membership: GroupMembership, actor: User | None) -> N
     audit_record(actor=actor, action="group.member_remove", target=group,
                  data={"post": membership.post_id, "staff": membership.staff_id,
                        "role": membership.role})
+    _membership_event(group, membership)
     membership.delete()
-    events.send_event_on_commit(events.MembershipChanged(group=group.pk),
-                                groups=[events.channel_group("grp", group.pk)])
 
 
 def direct_conversation_get_or_create(*, me: User, other: Staff) -> CommandGroup:

@@ -250,3 +250,50 @@ async def test_an_instruction_can_carry_its_own_escalation_policy(hq):
         assert await Message.objects.acount() == 1
     finally:
         await comm.disconnect()
+
+
+async def test_a_post_changing_hands_moves_the_open_websocket_too(hq):
+    """The April rotation: the old 北区長's open phone stops receiving the group at once, the
+    new holder's phone starts at once."""
+    from directory import services as directory_services
+    from tests.factories import StaffFactory, UserFactory
+
+    newcomer = await sync_to_async(lambda: StaffFactory(user=UserFactory()).user)()
+    old, new, mayor = await connect(hq.ward_head), await connect(newcomer), await connect(hq.mayor)
+    try:
+        post = await sync_to_async(lambda: hq.ward_head.staff.posts_held.get())()
+        await sync_to_async(directory_services.post_assign_holder)(
+            post=post, holder=await sync_to_async(lambda: newcomer.staff)(), actor=hq.mayor)
+        groups, _ = await frames_until(new, "groups")
+        assert groups["groups"] == [hq.group.pk]
+        groups, _ = await frames_until(old, "groups")
+        assert groups["groups"] == []
+
+        await mayor.send_json_to(send_frame(hq.group, body="新任の北区長へ"))
+        new_message, _ = await frames_until(new, "message.new")
+        assert new_message["message"]["html"] == "新任の北区長へ"
+        assert await old.receive_nothing(timeout=0.5)
+    finally:
+        for c in (old, new, mayor):
+            await c.disconnect()
+
+
+async def test_a_removed_member_stops_receiving_at_once(hq):
+    from messaging import services as messaging_services
+    from messaging.models import GroupMembership
+
+    observer, mayor = await connect(hq.observer), await connect(hq.mayor)
+    try:
+        membership = await GroupMembership.objects.aget(group=hq.group, staff__user=hq.observer)
+        await sync_to_async(messaging_services.group_remove_member)(membership=membership, actor=None)
+        groups, _ = await frames_until(observer, "groups")
+        assert groups["groups"] == []
+        await mayor.send_json_to(send_frame(hq.group, body="退出後の投稿"))
+        await frames_until(mayor, "sent")
+        seen = []
+        while not await observer.receive_nothing(timeout=0.5):
+            seen.append((await observer.receive_json_from())["type"])
+        assert "message.new" not in seen  # at most a repeated "groups" frame
+    finally:
+        await observer.disconnect()
+        await mayor.disconnect()
