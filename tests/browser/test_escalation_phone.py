@@ -284,7 +284,8 @@ def test_unanswered_instruction_is_reminded_then_escalated_to_deputy_live(
 
     # Then the mayor's status page shows the post as covered by the deputy, without reloading
     expect(row).to_have_attribute("data-status", "covered", timeout=LIVE)
-    expect(row).to_contain_text("副島 副区長")
+    expect(row).to_contain_text("副島 副区長 さんが対応済み")
+    expect(row).to_contain_text("第1代行者")
     expect(summary).to_have_attribute("data-escalated", "0", timeout=LIVE)
     assert_not_reloaded(status)
     assert_not_reloaded(mayor)
