@@ -296,9 +296,11 @@ class HonbuConsumer(AsyncWebsocketConsumer):
             self.flush_task = asyncio.ensure_future(self._flush_counts())
 
     async def _flush_counts(self) -> None:
-        await asyncio.sleep(COUNT_FLUSH_SECONDS)
-        ids, self.pending_counts = sorted(self.pending_counts), set()
-        if ids:
+        # Loop until nothing is pending: changes that arrive while a count is being read must
+        # not wait for some later event (at the end of a burst there is none).
+        while self.pending_counts:
+            await asyncio.sleep(COUNT_FLUSH_SECONDS)
+            ids, self.pending_counts = sorted(self.pending_counts), set()
             await self._send_counts(ids)
 
     async def _send_counts(self, ids: list[int], ref: Any = None) -> None:

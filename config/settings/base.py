@@ -73,15 +73,15 @@ def _celery_url(url: str) -> str:
     return "redis+socket://" + url.removeprefix("unix://") if url.startswith("unix://") else url
 
 
+# Redis pub/sub: a group_send is one PUBLISH, and each server process receives it once and hands
+# it to its own sockets in memory — a broadcast to a 2,000-member group costs one Redis message
+# per process, not one per socket. Delivery is at most once either way; the database is the
+# truth and pages catch up by sequence number (docs/event-flow.md).
+# socket_timeout: redis-py 8 reads with a 5 s timeout by default, which dropped idle consumers.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # redis-py 8 reads with a 5 s socket timeout by default — the same 5 s channels_redis
-        # blocks in BZPOPMIN — so idle consumers' reads time out and websockets drop. 30 s fixes it.
-        # capacity: all sockets of one server process share one inbox; the default of 100 drops
-        # a broadcast to a 2,000-member group (bench/fanout.py found it).
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "honbu",
-                   "capacity": 20000, "expiry": 60},
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "honbu"},
     }
 }
 CACHES = {

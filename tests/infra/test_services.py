@@ -1,13 +1,14 @@
 """The moving parts are real: Redis (embedded or REDIS_URL), the Channels layer on it, and a
 Celery worker process consuming from it."""
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
 import uuid
 
-from asgiref.sync import async_to_sync
+import pytest
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
@@ -28,12 +29,18 @@ def test_the_suite_runs_on_the_services_the_environment_names():
     assert cache.get("absent-key") is None  # the cache answers on that Redis
 
 
-def test_channel_layer_round_trip_on_redis():
+@pytest.mark.asyncio
+async def test_channel_layer_round_trip_on_redis():
+    """Pub/sub layer on the real Redis: a direct send and a group broadcast both arrive."""
     layer = get_channel_layer()
-    assert type(layer).__name__ == "RedisChannelLayer"
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.send)(channel, {"type": "test.message", "text": "本部"})
-    assert async_to_sync(layer.receive)(channel) == {"type": "test.message", "text": "本部"}
+    assert type(layer).__name__ == "RedisPubSubChannelLayer"
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "test.message", "text": "本部"})
+    assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "test.message", "text": "本部"}
+    await layer.group_add("honbu.test.roundtrip", channel)
+    await layer.group_send("honbu.test.roundtrip", {"type": "test.group", "n": 1})
+    assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "test.group", "n": 1}
+    await layer.group_discard("honbu.test.roundtrip", channel)
 
 
 def test_a_real_celery_worker_runs_tasks_from_redis():
