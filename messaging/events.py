@@ -128,7 +128,44 @@ def _send_now(payload: dict[str, Any], groups: list[str]) -> None:
 
 
 def send_event_on_commit(event: Event, *, groups: list[str]) -> None:
+    payload = _layer_payload(event)
+    transaction.on_commit(lambda: _send_now(payload, groups), robust=True)
+
+
+def _layer_payload(event: Event) -> dict[str, Any]:
     # Serialise now, so a non-serialisable event fails where it is built.
     text = json.dumps(event.payload(), ensure_ascii=False)
-    payload = {"type": event.type, "text": text} if event.to_client else json.loads(text)
-    transaction.on_commit(lambda: _send_now(payload, groups), robust=True)
+    return {"type": event.type, "text": text} if event.to_client else json.loads(text)
+
+
+def send_events_on_commit(items: list[tuple[Event, list[str]]]) -> None:
+    """Many events (a sweep batch's reminders) in one after-commit hop, up to 50 in flight:
+    one async_to_sync per event costs a thread hop and a serial Redis round trip each."""
+    if not items:
+        return
+    payloads = [(_layer_payload(event), groups) for event, groups in items]
+    transaction.on_commit(lambda: _send_many(payloads), robust=True)
+
+
+def _send_many(items: list[tuple[dict[str, Any], list[str]]]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+
+    async def push() -> None:
+        limit = asyncio.Semaphore(50)
+
+        async def one(name: str, payload: dict[str, Any]) -> None:
+            async with limit:
+                await layer.group_send(name, payload)
+
+        await asyncio.gather(*(one(n, p) for p, groups in items for n in groups))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(push)()
+    else:  # a thread that runs a loop (see _send_now)
+        worker = threading.Thread(target=async_to_sync(push))
+        worker.start()
+        worker.join(timeout=30)
