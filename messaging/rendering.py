@@ -53,6 +53,7 @@ def message_dict(message: Message) -> dict[str, Any]:
         "priority": message.priority,
         "requires_ack": message.requires_ack,
         "html": "" if deleted else render_body(message.body),
+        "text": "" if deleted else message.body,  # raw text, for the sender's edit box only
         "created_at": message.created_at.isoformat(),
         "edited": message.edited_at is not None,
         "deleted": deleted,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages as flash
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
@@ -54,6 +55,7 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
         "can_post": role in ("member", "commander"),
         "can_instruct": role == "commander",
         "can_manage": selectors.user_can_manage_members(user=request.user, group=group),
+        "edit_minutes": settings.HONBU_EDIT_WINDOW_MINUTES,
     })
 
 

@@ -24,7 +24,8 @@
   // Anything that arrives later was sent while I was a member, so I am one of its recipients.
   var fromPage = new Set(initial.map(function (m) { return m.id; }));
   var byId = {};
-  var replyTo = null;
+  var replyTo = null, editing = null, texts = {};
+  var EDIT_MS = (parseFloat(root.dataset.editMinutes) || 0) * 60000;
   var esc = {}; // message id → escalation summary {reminded, escalated, unreached, covered}
 
   // --- connection state (always shown in the header) -----------------------------------------
@@ -164,6 +165,12 @@
     if (!m.deleted && root.dataset.canPost === "1") {
       var r = el("button", "link-btn", gettext("Reply")); r.type = "button"; r.dataset.reply = m.id;
       r.dataset.replyName = m.sender_name; foot.appendChild(r);
+    }
+    // The sender may edit or delete within the window; every version stays in the record.
+    texts[m.id] = m.text || "";
+    if (m.sender_id === ME && !m.deleted && Date.now() - new Date(m.created_at).getTime() < EDIT_MS) {
+      var e = el("button", "link-btn", gettext("Edit")); e.type = "button"; e.dataset.edit = m.id; foot.appendChild(e);
+      var x = el("button", "link-btn", gettext("Delete")); x.type = "button"; x.dataset.delete = m.id; foot.appendChild(x);
     }
     li.appendChild(foot);
     if (!li.parentNode) insertInOrder(li);
@@ -395,6 +402,10 @@
       var text = form.elements.body.value.trim();
       var file = fileInput && fileInput.files[0];
       if (!text && !file) { form.elements.body.focus(); return; }
+      if (editing) {
+        if (!send({ type: "edit", message: editing, body: text })) showError(gettext("Not connected. Try again in a moment."));
+        form.reset(); clearReply(); return;
+      }
       var cid = uuid4();
       var frame = { client_id: cid, body: text, kind: "message" };
       if (kindToggle && kindToggle.checked) {
@@ -427,7 +438,7 @@
       .then(function (j) { accept(j.message); })
       .catch(function (e) { showError(gettext("The photo could not be sent.") + " " + e.message); });
   }
-  function clearReply() { replyTo = null; var b = document.getElementById("reply-banner"); if (b) b.hidden = true; }
+  function clearReply() { replyTo = null; editing = null; var b = document.getElementById("reply-banner"); if (b) b.hidden = true; }
   document.addEventListener("click", function (ev) {
     var a = ev.target.closest("[data-ack]");
     if (a) {
@@ -442,6 +453,21 @@
       var banner = document.getElementById("reply-banner");
       banner.querySelector("span").textContent = interpolate(gettext("Replying to %s"), [r.dataset.replyName]);
       banner.hidden = false; form.elements.body.focus(); return;
+    }
+    var ed = ev.target.closest("[data-edit]");
+    if (ed && form) {
+      clearReply();
+      editing = parseInt(ed.dataset.edit, 10);
+      var eb = document.getElementById("reply-banner");
+      eb.querySelector("span").textContent = gettext("Editing your message (the original is kept in the record)");
+      eb.hidden = false; form.elements.body.value = texts[editing] || ""; form.elements.body.focus(); return;
+    }
+    var del = ev.target.closest("[data-delete]");
+    if (del) {
+      if (window.confirm(gettext("Delete this message? Members will see that it was deleted; the record keeps the text."))) {
+        if (!send({ type: "delete", message: parseInt(del.dataset.delete, 10) })) showError(gettext("Not connected. Try again in a moment."));
+      }
+      return;
     }
     if (ev.target.closest("#reply-cancel")) clearReply();
   });

@@ -175,3 +175,41 @@ def test_reply_written_offline_is_delivered_once_when_back_online(asgi_phone, li
         " && JSON.parse(localStorage[k]).length).length") == 0
     assert_no_horizontal_scroll(ward)
     assert_no_horizontal_scroll(mayor)
+
+
+def test_sender_edits_then_deletes_and_the_record_keeps_every_version(asgi_phone, live_hq: LiveHQ):
+    # Given both phones on the chat page, and a message from the ward head
+    ward = asgi_phone(user=live_hq.ward_head)
+    mayor = asgi_phone(user=live_hq.mayor)
+    for page in (ward, mayor):
+        page.goto(live_hq.chat_url)
+        expect_connected(page)
+    ward.locator("#composer textarea[name=body]").fill("第1報：北区役所に本部設置")
+    ward.locator("#composer button[type=submit]").click()
+    mine = ward.locator("li.msg.mine", has_text="第1報")
+    expect(mine).to_be_visible()
+
+    # When the ward head edits it
+    mine.locator("[data-edit]").click()
+    box = ward.locator("#composer textarea[name=body]")
+    expect(box).to_have_value("第1報：北区役所に本部設置")
+    box.fill("第1報（訂正）：北区民センターに本部設置")
+    ward.locator("#composer button[type=submit]").click()
+
+    # Then the mayor's phone shows the new text marked 編集済み, without reloading
+    theirs = mayor.locator("li.msg", has_text="北区民センター")
+    expect(theirs).to_be_visible()
+    expect(theirs).to_contain_text("編集済み")
+
+    # When the ward head deletes it (confirming the dialog)
+    ward.once("dialog", lambda dialog: dialog.accept())
+    ward.locator("li.msg.mine", has_text="北区民センター").locator("[data-delete]").click()
+
+    # Then both phones show it as deleted, and the record keeps all three versions
+    expect(mayor.locator("li.msg.deleted")).to_have_count(1)
+    expect(mayor.locator("li.msg.deleted")).to_contain_text("削除されました")
+    message = Message.objects.get(group=live_hq.group)
+    assert list(message.versions.values_list("action", "body")) == [
+        ("create", "第1報：北区役所に本部設置"), ("edit", "第1報（訂正）：北区民センターに本部設置"),
+        ("delete", "")]
+    assert_no_horizontal_scroll(ward)
