@@ -38,8 +38,8 @@ from .models import (
 
 # Defaults by priority: urgent instructions are chased harder.
 POLICY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "normal": {"enabled": True, "stop_on": "ack", "first_after": 600, "repeat_every": 600,
-               "repeat_count": 2, "use_deputies": True, "deputy_wait": 600},
+    "normal": {"enabled": True, "stop_on": "ack", "first_after": 300, "repeat_every": 300,
+               "repeat_count": 2, "use_deputies": True, "deputy_wait": 300},
     "important": {"enabled": True, "stop_on": "ack", "first_after": 300, "repeat_every": 300,
                   "repeat_count": 2, "use_deputies": True, "deputy_wait": 300},
     "urgent": {"enabled": True, "stop_on": "ack", "first_after": 120, "repeat_every": 120,
