@@ -55,6 +55,7 @@ BENCH_DB = "honbu_fanout_bench"
 CONNECT_CONCURRENCY = 50
 DELIVERY_TIMEOUT = 20.0  # seconds to wait for the last message of a phase to reach everyone
 RECEIPT_TIMEOUT = 120.0
+SERVER = "daphne"
 ASGI_APP = "config.asgi:application"
 STALL_TIMEOUT = 10.0  # stop waiting when neither the database nor the counter moved for this long
 TARGET_P99_MS = {200: 300.0, 2000: 1000.0}
@@ -512,7 +513,13 @@ def start_servers(
     procs, urls = [], []
     for i in range(count):
         port = free_port()
-        if kind == "honbu":
+        if kind == "honbu" and SERVER == "uvicorn":
+            cmd = [
+                str(Path(sys.executable).parent / "uvicorn"), "--host", "127.0.0.1",
+                "--port", str(port), "--no-access-log", "--log-level", "warning",
+                "--loop", "uvloop", "--ws", "websockets", ASGI_APP,
+            ]
+        elif kind == "honbu":
             cmd = [
                 str(Path(sys.executable).parent / "daphne"),
                 "-b",
@@ -688,7 +695,7 @@ async def run_all(
 
 
 def main() -> int:
-    global ASGI_APP  # noqa: PLW0603 - one setting for the whole run
+    global ASGI_APP, SERVER  # noqa: PLW0603 - one setting for the whole run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, nargs="+", default=[200, 2000])
     parser.add_argument("--messages", type=int, default=20)
@@ -710,8 +717,11 @@ def main() -> int:
     parser.add_argument("--timeout", type=int, default=1800, help="the whole run stops after")
     parser.add_argument("--log-dir", type=Path, help="keep the servers' logs here")
     parser.add_argument("--asgi", default=ASGI_APP, help="the application Daphne serves")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne",
+                        help="the ASGI server to measure (uvicorn needs uvicorn[standard])")
     args = parser.parse_args()
     ASGI_APP = args.asgi
+    SERVER = args.server
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = max(args.members) * 2 + 256

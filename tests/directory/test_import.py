@@ -12,6 +12,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import override_settings
+from django.utils import translation
 
 from directory import importing
 from directory.importing import import_apply, import_preview
@@ -456,10 +457,12 @@ def test_two_concurrent_applies_apply_once(unit):
     def apply() -> None:
         barrier.wait()
         try:
-            import_apply(job=job, actor=None)
+            with translation.override("ja"):
+                import_apply(job=job, actor=None)
             outcomes.append("applied")
         except ValidationError as exc:
-            outcomes.append(exc.messages[0])
+            with translation.override("ja"):
+                outcomes.append(exc.messages[0])
         finally:
             connection.close()
 
@@ -469,6 +472,7 @@ def test_two_concurrent_applies_apply_once(unit):
     for t in threads:
         t.join()
 
-    assert sorted(outcomes) == sorted(["applied", str(importing.ERR_JOB_APPLIED)])
+    with translation.override("ja"):
+        assert sorted(outcomes) == sorted(["applied", str(importing.ERR_JOB_APPLIED)])
     assert Staff.objects.count() == 2000
     assert AuditEntry.objects.filter(action="import.apply").count() == 1
