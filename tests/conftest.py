@@ -45,3 +45,13 @@ def pytest_report_header(config):
         f"honbu redis: {'embedded ' if settings.REDIS_EMBEDDED else ''}{settings.REDIS_URL}",
         f"CI: {os.environ.get('CI', '')}",
     ]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop the embedded test Redis (started by the settings when REDIS_URL is unset)."""
+    from django.conf import settings
+
+    if getattr(settings, "REDIS_EMBEDDED", False):
+        from config.embedded import stop
+
+        stop(settings.VAR_DIR)
