@@ -104,14 +104,20 @@ def group_remove_member(*, membership: GroupMembership, actor: User | None) -> N
     membership.delete()
 
 
-def direct_conversation_get_or_create(*, me: User, other: Staff) -> CommandGroup:
-    """The one-to-one conversation between two staff, created on first use."""
+def direct_conversation_check(*, me: User, other: Staff) -> str:
+    """Whether the two can have a conversation; returns its key, or raises ValidationError."""
     mine = getattr(me, "staff", None)
     if mine is None or other.pk == mine.pk:
         raise ValidationError(ERR_DIRECT_SELF)
     if other.user_id is None:
         raise ValidationError(ERR_NO_ACCOUNT % {"name": other.full_name})
-    key = f"{min(mine.pk, other.pk)}:{max(mine.pk, other.pk)}"
+    return f"{min(mine.pk, other.pk)}:{max(mine.pk, other.pk)}"
+
+
+def direct_conversation_get_or_create(*, me: User, other: Staff) -> CommandGroup:
+    """The one-to-one conversation between two staff, created on first use."""
+    key = direct_conversation_check(me=me, other=other)
+    mine = me.staff
     existing = CommandGroup.objects.filter(direct_key=key).first()
     if existing:
         return existing

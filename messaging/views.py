@@ -152,9 +152,17 @@ def attachment_download(request: HttpRequest, attachment_id: int) -> FileRespons
 
 
 def conversation_start(request: HttpRequest, staff_id: int) -> HttpResponse:
+    """GET opens an existing conversation or asks to start one; only POST creates it (a page
+    elsewhere cannot make someone's browser create groups)."""
     other = get_object_or_404(Staff, pk=staff_id, is_active=True)
     try:
-        group = services.direct_conversation_get_or_create(me=request.user, other=other)
+        key = services.direct_conversation_check(me=request.user, other=other)
+        if request.method == "POST":
+            group = services.direct_conversation_get_or_create(me=request.user, other=other)
+        else:
+            group = CommandGroup.objects.filter(direct_key=key).first()
+            if group is None:
+                return render(request, "messaging/conversation_start.html", {"other": other})
     except ValidationError as exc:
         flash.error(request, " ".join(exc.messages))
         return redirect("directory:staff_detail", staff_id=other.pk)

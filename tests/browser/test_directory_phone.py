@@ -86,7 +86,7 @@ def test_find_a_colleague_by_kana_on_a_phone(phone: Page, directory):
     expect(deputies.locator(".rank-no")).to_have_text(["1", "2"])
     expect(deputies.locator(".name")).to_have_text(["鈴木 一郎", "田中 美咲"])
     expect(deputies.locator(".sub")).to_have_text([re.compile("^危機管理課"), re.compile("^北区役所")])
-    message = phone.locator("a.btn", has_text="メッセージを送る")
+    message = phone.locator("form button.btn", has_text="メッセージを送る")
     expect(message).to_be_visible()
     assert message.bounding_box()["height"] >= 48
     assert_fits_the_phone(phone)

@@ -432,9 +432,11 @@ def test_conversation_start_creates_one_direct_group_and_reuses_it(client, hq):
     client.force_login(hq.outsider)
     url = reverse("messaging:conversation_start", args=[hq.ward_head.staff.pk])
 
-    first = client.get(url)
+    asked = client.get(url)  # a GET alone never creates a group
+    assert asked.status_code == 200 and not CommandGroup.objects.filter(kind="direct").exists()
+    first = client.post(url)
     group = CommandGroup.objects.get(kind=CommandGroup.Kind.DIRECT)
-    second = client.get(url)
+    second = client.get(url)  # now it exists: GET opens it
 
     assert first.status_code == 302
     assert first["Location"] == reverse("messaging:group_detail", args=[group.pk])
