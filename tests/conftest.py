@@ -9,6 +9,20 @@ from directory.models import User
 from tests.factories import StaffFactory, UserFactory
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _release_the_test_database(django_db_setup, django_db_blocker):
+    """Async tests reach the ORM from per-test event-loop threads whose connections outlive
+    them; PostgreSQL refuses to drop a database in use, so end those sessions first."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Rate-limit counters and cached values live in Redis; start every test clean."""
