@@ -103,33 +103,8 @@ class SessionEnd(Event):
     reason: str = ""
 
 
-async def _send_all(layer, payload: dict[str, Any], groups: list[str]) -> None:
-    await asyncio.gather(*(layer.group_send(name, payload) for name in groups))
-
-
-def _send_now(payload: dict[str, Any], groups: list[str]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-
-    def push() -> None:
-        async_to_sync(_send_all)(layer, payload, groups)  # all groups in one hop, concurrently
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        push()  # the usual case: a request thread or a database_sync_to_async worker
-    else:
-        # Called on a thread that runs an event loop (e.g. under a sync Playwright driver):
-        # async_to_sync refuses that, so push from a short-lived helper thread.
-        worker = threading.Thread(target=push)
-        worker.start()
-        worker.join(timeout=10)
-
-
 def send_event_on_commit(event: Event, *, groups: list[str]) -> None:
-    payload = _layer_payload(event)
-    transaction.on_commit(lambda: _send_now(payload, groups), robust=True)
+    send_events_on_commit([(event, groups)])
 
 
 def _layer_payload(event: Event) -> dict[str, Any]:
@@ -139,8 +114,9 @@ def _layer_payload(event: Event) -> dict[str, Any]:
 
 
 def send_events_on_commit(items: list[tuple[Event, list[str]]]) -> None:
-    """Many events (a sweep batch's reminders) in one after-commit hop, up to 50 in flight:
-    one async_to_sync per event costs a thread hop and a serial Redis round trip each."""
+    """Events (one, or a sweep batch's reminders) pushed after commit in one hop, up to 50
+    group_sends in flight: one async_to_sync per event would cost a thread hop and a serial
+    Redis round trip each."""
     if not items:
         return
     payloads = [(_layer_payload(event), groups) for event, groups in items]
@@ -152,7 +128,7 @@ def _send_many(items: list[tuple[dict[str, Any], list[str]]]) -> None:
     if layer is None:
         return
 
-    async def push() -> None:
+    async def push() -> None:  # every group of every event in one hop, concurrently
         limit = asyncio.Semaphore(50)
 
         async def one(name: str, payload: dict[str, Any]) -> None:
@@ -165,7 +141,9 @@ def _send_many(items: list[tuple[dict[str, Any], list[str]]]) -> None:
         asyncio.get_running_loop()
     except RuntimeError:
         async_to_sync(push)()
-    else:  # a thread that runs a loop (see _send_now)
+    else:
+        # Called on a thread that runs an event loop (e.g. under a sync Playwright driver):
+        # async_to_sync refuses that, so push from a short-lived helper thread.
         worker = threading.Thread(target=async_to_sync(push))
         worker.start()
         worker.join(timeout=30)
