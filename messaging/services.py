@@ -292,21 +292,9 @@ def _receipt_events(group_id: int, user_id: int, message_ids: list[int], senders
 @transaction.atomic
 def receipt_mark_read(*, user: User, group: CommandGroup, up_to_seq: int) -> list[int]:
     """Mark every message up to ``up_to_seq`` read (it has been shown on screen). One
-    conditional UPDATE, so concurrent or repeated calls keep the first read time. This is the
-    hottest write in a disaster (2,000 phones at once): one SELECT and one UPDATE."""
-    rows = list(Receipt.objects.filter(
-        user=user, group_id=group.pk, read_at__isnull=True, message__seq__lte=up_to_seq,
-    ).values_list("id", "message_id", "message__sender_id", "message__escalation__stop_on"))
-    if not rows:
-        return []
-    now = timezone.now()
-    Receipt.objects.filter(id__in=[r[0] for r in rows], read_at__isnull=True).update(read_at=now)
-    message_ids = [r[1] for r in rows]
-    _receipt_events(group.pk, user.pk, message_ids, {r[2] for r in rows})
-    stops_on_read = [r[0] for r in rows if r[3] == "read"]
-    if stops_on_read:  # only chases that stop on "read" can end here
-        _cover_chases(stops_on_read, user, now)
-    return message_ids
+    conditional UPDATE, so concurrent or repeated calls keep the first read time. Returns the
+    ids of the messages newly marked."""
+    return [row[1] for row in _mark_read({(user.pk, group.pk): up_to_seq})]
 
 
 @transaction.atomic
@@ -317,8 +305,14 @@ def receipts_mark_read_bulk(*, items: Sequence[tuple[int, int, int]]) -> int:
     wanted: dict[tuple[int, int], int] = {}
     for user_id, group_id, seq in items:
         wanted[(user_id, group_id)] = max(seq, wanted.get((user_id, group_id), 0))
+    return len(_mark_read(wanted))
+
+
+def _mark_read(wanted: dict[tuple[int, int], int]) -> list[tuple]:
+    """The one mark-read path (the hottest write in a disaster): for each (user, group), the
+    unread receipts up to its sequence number. Returns the rows it marked."""
     if not wanted:
-        return 0
+        return []
     cond = Q(pk__in=[])
     for (user_id, group_id), seq in wanted.items():
         cond |= Q(user_id=user_id, group_id=group_id, message__seq__lte=seq)
@@ -326,7 +320,7 @@ def receipts_mark_read_bulk(*, items: Sequence[tuple[int, int, int]]) -> int:
         "id", "message_id", "message__sender_id", "message__escalation__stop_on", "user_id",
         "group_id"))
     if not rows:
-        return 0
+        return []
     now = timezone.now()
     Receipt.objects.filter(id__in=[r[0] for r in rows], read_at__isnull=True).update(read_at=now)
     by_group: dict[int, tuple[set[int], set[int]]] = {}
@@ -344,11 +338,11 @@ def receipts_mark_read_bulk(*, items: Sequence[tuple[int, int, int]]) -> int:
                                     groups=[events.channel_group("usr", user_id)])
     readers: dict[int, list[int]] = {}
     for rid, _m, _s, stop_on, user_id, _g in rows:
-        if stop_on == "read":
+        if stop_on == "read":  # only chases that stop on "read" can end here
             readers.setdefault(user_id, []).append(rid)
     for user_id, receipt_ids in readers.items():
         _cover_chases(receipt_ids, User(pk=user_id), now)
-    return len(rows)
+    return rows
 
 
 def _cover_chases(receipt_ids: list[int], user: User, now) -> None:
