@@ -195,6 +195,15 @@ def escalation_sweep(*, now: datetime | None = None, batch_size: int = BATCH_SIZ
     return total
 
 
+def notification_new(*, channel: str, created_at: datetime, **fields: Any) -> Notification:
+    """An unsaved Notification: in-app ones are delivered (over the channel layer) as they are
+    written; push and e-mail wait for notifications_deliver_task."""
+    in_app = channel == Notification.Channel.IN_APP
+    return Notification(channel=channel, created_at=created_at,
+                        status=Notification.Status.SENT if in_app else Notification.Status.PENDING,
+                        sent_at=created_at if in_app else None, **fields)
+
+
 def _channels_for(user_ids: set[int]) -> dict[int, list[str]]:
     prefs = {s.user_id: s for s in NotificationSettings.objects.filter(user_id__in=user_ids)}
     emails = dict(User.objects.filter(pk__in=user_ids).values_list("pk", "email"))
@@ -281,12 +290,9 @@ def _sweep_batch(*, now: datetime, batch_size: int) -> SweepResult:
         chase = by_id[chase_id]
         for uid in users:
             for channel in channels[uid]:
-                notes.append(Notification(
+                notes.append(notification_new(
                     message_id=chase.message_id, chase_id=chase_id, step=chase.step, user_id=uid,
-                    kind=kinds[chase_id], channel=channel, created_at=now,
-                    status=Notification.Status.SENT if channel == Notification.Channel.IN_APP
-                    else Notification.Status.PENDING,
-                    sent_at=now if channel == Notification.Channel.IN_APP else None))
+                    kind=kinds[chase_id], channel=channel, created_at=now))
     Notification.objects.bulk_create(notes, batch_size=1000, ignore_conflicts=True)
     created = list(Notification.objects.filter(
         chase_id__in=list(targets), created_at=now).values_list(
@@ -336,11 +342,9 @@ def _report_unreached(*, message_ids: set[int], now: datetime) -> int:
                                            "receipt__user__staff__given_name", "post__name"))
         detail = "、".join(f"{post or ''} {fam or ''} {giv or ''}".strip() for fam, giv, post in names)[:300]
         channels = _channels_for(recipients)
-        notes = [Notification(message_id=message_id, chase=None, step=0, user_id=uid,
-                              kind=Notification.Kind.UNREACHED, channel=ch, created_at=now,
-                              detail=detail,
-                              status=Notification.Status.SENT if ch == "inapp" else Notification.Status.PENDING,
-                              sent_at=now if ch == "inapp" else None)
+        notes = [notification_new(message_id=message_id, chase=None, step=0, user_id=uid,
+                                  kind=Notification.Kind.UNREACHED, channel=ch, created_at=now,
+                                  detail=detail)
                  for uid in recipients for ch in channels[uid]]
         made = Notification.objects.bulk_create(notes)
         rows = [(n.pk, n.user_id, n.channel, n.kind, n.message_id, None) for n in made]

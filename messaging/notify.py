@@ -152,17 +152,16 @@ def notification_test(*, user) -> list[int]:
     from django.db import transaction
 
     from . import events
-    from .escalation import _channels_for
+    from .escalation import _channels_for, notification_new
     from .tasks import notifications_deliver_task
 
     now = timezone.now()
     made = []
     with transaction.atomic():
         for channel in _channels_for({user.pk})[user.pk]:
-            note = Notification.objects.create(
-                user=user, kind=Notification.Kind.TEST, channel=channel, created_at=now,
-                status=Notification.Status.SENT if channel == "inapp" else Notification.Status.PENDING,
-                sent_at=now if channel == "inapp" else None)
+            note = notification_new(user=user, kind=Notification.Kind.TEST, channel=channel,
+                                    created_at=now)
+            note.save()
             made.append(note)
             if channel == "inapp":
                 events.send_event_on_commit(events.Reminder(notification=note.pk, kind="test", message=0),
