@@ -29,11 +29,9 @@ import io
 import os
 import pstats
 import random
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -42,6 +40,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _throwaway import throwaway_database  # noqa: E402
 
 SWEEP_TARGET_S = 1.0
 LATENESS_TARGET_S = 60.0
@@ -336,28 +336,10 @@ def main() -> int:
     parser.add_argument("--live-wait", type=float, default=120.0)
     args = parser.parse_args()
 
-    var_dir = Path(tempfile.mkdtemp(prefix="honbu-bench-"))
-    os.environ["HONBU_VAR_DIR"] = str(var_dir)  # SQLite file and embedded Redis live here
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
-    os.environ["DJANGO_DEBUG"] = "0"  # no query log in memory while timing
-    import django
+    with throwaway_database(name=f"honbu_bench_escalation_{os.getpid()}") as var_dir:
+        from django.conf import settings
+        from django.db import connection
 
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
-
-    test_db = old_name = None
-    try:
-        if connection.vendor == "sqlite":
-            call_command("migrate", verbosity=0)
-        else:
-            old_name = connection.settings_dict["NAME"]
-            connection.settings_dict.setdefault("TEST", {})["NAME"] = (
-                f"honbu_bench_escalation_{os.getpid()}")
-            test_db = connection.creation.create_test_db(
-                verbosity=0, autoclobber=True, serialize=False)
-            print(f"using the throwaway database {test_db} (dropped at the end)")
         world = build(args.instructions, args.recipients)
         total = len(world.chases)
         rng = random.Random(0)
@@ -392,16 +374,6 @@ def main() -> int:
                       f"{late[min(len(late) - 1, round(0.95 * (len(late) - 1)))]:.1f} / "
                       f"{worst:.1f} | "
                       f"{'PASS' if ok else 'MISS'} |")
-    finally:
-        if test_db is not None:
-            connection.close()
-            connection.creation.destroy_test_db(old_name, verbosity=0)
-        if settings.REDIS_EMBEDDED:
-            from config.embedded import stop
-
-            stop(var_dir)
-        connection.close()
-        shutil.rmtree(var_dir, ignore_errors=True)
     return 0
 
 

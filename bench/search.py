@@ -14,17 +14,16 @@ staff search keys. Never touches your data:
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _throwaway import throwaway_database  # noqa: E402
 
 
 def _percentile(samples: list[float], pct: float) -> float:
@@ -142,37 +141,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
 
-    var_dir = Path(tempfile.mkdtemp(prefix="honbu-bench-"))
-    os.environ["HONBU_VAR_DIR"] = str(var_dir)  # SQLite file and embedded Redis live here
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
-    os.environ["DJANGO_DEBUG"] = "0"  # no query log in memory while timing
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
-
-    test_db = old_name = None
-    try:
-        if connection.vendor == "sqlite":
-            call_command("migrate", verbosity=0)
-        else:
-            old_name = connection.settings_dict["NAME"]
-            test_db = connection.creation.create_test_db(
-                verbosity=0, autoclobber=True, serialize=False
-            )
-            print(f"using the throwaway database {test_db} (dropped at the end)")
+    with throwaway_database():
         run(args.staff, args.repeat)
-    finally:
-        if test_db is not None:
-            connection.creation.destroy_test_db(old_name, verbosity=0)
-        if settings.REDIS_EMBEDDED:
-            from config.embedded import stop
-
-            stop(var_dir)
-        connection.close()
-        shutil.rmtree(var_dir, ignore_errors=True)
     return 0
 
 
