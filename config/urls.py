@@ -4,9 +4,11 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import include, path, reverse
 from django.utils.http import urlencode
+from django.views.decorators.cache import cache_page
 from django.views.i18n import JavaScriptCatalog
 
 from directory import views as directory_views
+from directory.context_processors import js_catalog_version
 from directory.views_account import settings_view
 from directory.views_pwa import manifest, service_worker
 
@@ -30,7 +32,10 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("jsi18n/", login_not_required(JavaScriptCatalog.as_view()), name="javascript-catalog"),
+    # Every page loads the catalogue; build it once per language and version (the cache key
+    # includes the active language), and let browsers keep it: the URL carries both.
+    path("jsi18n/", login_not_required(cache_page(86400, key_prefix=f"jsi18n-{js_catalog_version()}")(
+        JavaScriptCatalog.as_view())), name="javascript-catalog"),
     path("manifest.webmanifest", manifest, name="manifest"),
     path("sw.js", service_worker, name="service_worker"),
 ]

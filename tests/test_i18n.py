@@ -64,3 +64,26 @@ def test_pages_are_japanese_by_default_and_english_on_request(client, staff_user
     assert '<html lang="en">' in page and "Directory" in page
     with translation.override("ja"):
         assert translation.gettext("Directory") == "名簿"
+
+
+@pytest.mark.django_db
+def test_the_javascript_catalogue_is_cached_per_language(client, staff_user):
+    import json
+    import re
+
+    client.force_login(staff_user)
+    page = client.get(reverse("directory:search")).content.decode()
+    src = re.search(r'<script src="(/jsi18n/\?l=ja&amp;v=\d+)"', page).group(1).replace("&amp;", "&")
+    first = client.get(src)
+    assert "max-age=86400" in first["Cache-Control"]
+    connected_ja = json.dumps("接続中")[1:-1]  # the catalogue is ASCII JSON: \u63a5\u7d9a\u4e2d
+    assert connected_ja in first.content.decode()  # Japanese strings ("Connected")
+
+    staff_user.language = "en"
+    staff_user.save(update_fields=["language"])
+    page = client.get(reverse("directory:search")).content.decode()
+    src_en = re.search(r'<script src="(/jsi18n/\?l=en&amp;v=\d+)"', page).group(1).replace("&amp;", "&")
+    english = client.get(src_en).content.decode()
+    # English needs no catalogue (the source strings are English): above all, not the cached
+    # Japanese one.
+    assert connected_ja not in english and "django.catalog" in english
