@@ -114,10 +114,8 @@ class HonbuConsumer(AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _membership(self) -> tuple[list[int], list[int]]:
-        ids = selectors.user_group_ids(user=self.user)
-        watch = [g for g in CommandGroup.objects.filter(pk__in=ids)
-                 if selectors.user_group_role(user=self.user, group=g) == "commander"]
-        return ids, [g.pk for g in watch]
+        roles = selectors.user_group_roles(user=self.user)
+        return list(roles), [g for g, role in roles.items() if role == "commander"]
 
     # --- client → server ---------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -44,24 +44,37 @@ def group_recipients(*, group: CommandGroup) -> dict[int, Recipient]:
     return out
 
 
-def _membership_filter(user: User) -> Q:
-    return Q(memberships__post__holder__user=user, memberships__post__holder__is_active=True) | Q(
-        memberships__staff__user=user, memberships__staff__is_active=True)
+def _best(roles) -> str | None:
+    best = None
+    for role in roles:
+        if best is None or ROLE_RANK[role] > ROLE_RANK[best]:
+            best = role
+    return best
+
+
+def _memberships_of(user: User):
+    """The user's memberships: through a post they hold now, or individually (active only)."""
+    return GroupMembership.objects.filter(
+        Q(post__holder__user=user, post__holder__is_active=True)
+        | Q(staff__user=user, staff__is_active=True))
 
 
 def user_group_role(*, user: User, group: CommandGroup) -> str | None:
     """The user's role in the group, or None if they are not a member."""
     if not (user.is_authenticated and user.is_active):
         return None
-    roles = GroupMembership.objects.filter(group=group).filter(
-        Q(post__holder__user=user, post__holder__is_active=True)
-        | Q(staff__user=user, staff__is_active=True)
-    ).values_list("role", flat=True)
-    best = None
-    for role in roles:
-        if best is None or ROLE_RANK[role] > ROLE_RANK[best]:
-            best = role
-    return best
+    return _best(_memberships_of(user).filter(group=group).values_list("role", flat=True))
+
+
+def user_group_roles(*, user: User) -> dict[int, str]:
+    """Every active group the user is in, with their role: one query (a websocket connect)."""
+    if not (user.is_authenticated and user.is_active):
+        return {}
+    by_group: dict[int, list[str]] = {}
+    for group_id, role in _memberships_of(user).filter(group__is_active=True).values_list(
+            "group_id", "role"):
+        by_group.setdefault(group_id, []).append(role)
+    return {group_id: _best(roles) for group_id, roles in sorted(by_group.items())}
 
 
 def user_can_read(*, user: User, group: CommandGroup) -> bool:
@@ -97,12 +110,7 @@ def user_can_manage_members(*, user: User, group: CommandGroup) -> bool:
 
 
 def user_group_ids(*, user: User) -> list[int]:
-    if not (user.is_authenticated and user.is_active):
-        return []
-    return list(
-        CommandGroup.objects.filter(is_active=True).filter(_membership_filter(user))
-        .values_list("id", flat=True).distinct()
-    )
+    return list(user_group_roles(user=user))
 
 
 @dataclass
