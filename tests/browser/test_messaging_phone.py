@@ -213,3 +213,23 @@ def test_sender_edits_then_deletes_and_the_record_keeps_every_version(asgi_phone
         ("create", "第1報：北区役所に本部設置"), ("edit", "第1報（訂正）：北区民センターに本部設置"),
         ("delete", "")]
     assert_no_horizontal_scroll(ward)
+
+
+def test_the_group_list_counts_unread_live(asgi_phone, live_hq: LiveHQ):
+    # Given the ward head on the group list, and the mayor on the chat page
+    ward = asgi_phone(user=live_hq.ward_head)
+    ward.goto("/messages/")
+    unread = ward.locator(f'[data-unread="{live_hq.group.pk}"]')
+    expect(unread).to_have_text("0")
+    mayor = asgi_phone(user=live_hq.mayor)
+    mayor.goto(live_hq.chat_url)
+    expect_connected(mayor)
+
+    # When the mayor posts twice
+    for text in ("第1報", "第2報"):
+        mayor.locator("#composer textarea[name=body]").fill(text)
+        mayor.locator("#composer button[type=submit]").click()
+
+    # Then the ward head's list shows 2 unread without reloading
+    expect(ward.locator(f'[data-unread="{live_hq.group.pk}"]')).to_have_text("2")
+    assert_no_horizontal_scroll(ward)
