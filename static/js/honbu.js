@@ -100,8 +100,8 @@ window.interpolate = window.interpolate || function (s, a) { return s.replace(/%
   });
 })();
 
-// Reminder banner: pages with their own websocket (chat, group list, escalation status) call
-// window.honbuShowReminder(frame); other pages open a small socket just for reminders.
+// Reminder banner (any page) and the page's shared live socket. The chat page's own socket
+// calls window.honbuShowReminder(frame) too.
 (function () {
   "use strict";
   window.honbuShowReminder = function (f) {
@@ -129,14 +129,26 @@ window.interpolate = window.interpolate || function (s, a) { return s.replace(/%
     bar.appendChild(close);
     if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
   };
+  // One live socket per page, shared: pages subscribe with honbuLive.onFrame / onOpen (from a
+  // DOMContentLoaded listener, which runs after this deferred script). The chat page keeps its
+  // own, richer socket (chat.js).
+  var frameHandlers = [], openHandlers = [];
+  window.honbuLive = {
+    onFrame: function (fn) { frameHandlers.push(fn); },
+    onOpen: function (fn) { openHandlers.push(fn); },
+  };
   document.addEventListener("DOMContentLoaded", function () {
-    if (!document.body.dataset.signedIn || document.querySelector("[data-own-socket], #chat")) return;
-    var delay = 2000;
+    if (!document.body.dataset.signedIn || document.getElementById("chat")) return;
+    var delay = 1000;
     (function connect() {
       var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/");
-      ws.onmessage = function (ev) { var f = JSON.parse(ev.data); if (f.type === "reminder") window.honbuShowReminder(f); };
-      ws.onopen = function () { delay = 2000; };
-      ws.onclose = function (ev) { if (ev.code === 4401 || ev.code === 4403) return; setTimeout(connect, delay); delay = Math.min(delay * 2, 30000); };
+      ws.onopen = function () { delay = 1000; openHandlers.forEach(function (fn) { fn(); }); };
+      ws.onmessage = function (ev) {
+        var f = JSON.parse(ev.data);
+        if (f.type === "reminder") window.honbuShowReminder(f);
+        frameHandlers.forEach(function (fn) { fn(f); });
+      };
+      ws.onclose = function (ev) { if (ev.code === 4401 || ev.code === 4403) return; setTimeout(connect, delay); delay = Math.min(delay * 2, 15000); };
     })();
   });
 })();
