@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
 from . import services
@@ -90,8 +92,24 @@ class StaffAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
+class PostDeputyFormSet(BaseInlineFormSet):
+    """The deputy list obeys the same rules as services.post_set_deputies: no one twice, not
+    the (new) holder, no inactive staff — shown as form errors, nothing saved."""
+
+    def clean(self):
+        super().clean()
+        rows = [f.cleaned_data for f in self.forms
+                if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("staff")]
+        deputies = [r["staff"] for r in sorted(rows, key=lambda r: r.get("rank") or 0)]
+        try:
+            services.post_deputies_check(holder_id=self.instance.holder_id, deputies=deputies)
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["deputies"]) from None
+
+
 class PostDeputyInline(admin.TabularInline):
     model = PostDeputy
+    formset = PostDeputyFormSet
     raw_id_fields = ("staff",)
     extra = 2
     ordering = ("rank",)

@@ -208,18 +208,24 @@ def _post_groups_changed(post: Post, user_ids: list[int]) -> None:
                              groups=[channel_group("usr", uid) for uid in user_ids])
 
 
-@transaction.atomic
-def post_set_deputies(*, post: Post, deputies: Sequence[Staff], actor: User | None) -> Post:
-    """Replace the ordered deputy list (first stands in first). Audited."""
-    post = Post.objects.select_for_update().get(pk=post.pk)
+def post_deputies_check(*, holder_id: int | None, deputies: Sequence[Staff]) -> None:
+    """The rules of a deputy list (also applied by the admin's inline before it saves)."""
     ids = [d.pk for d in deputies]
     if len(set(ids)) != len(ids):
         raise ValidationError({"deputies": ERR_DEPUTY_TWICE})
-    if post.holder_id is not None and post.holder_id in ids:
+    if holder_id is not None and holder_id in ids:
         raise ValidationError({"deputies": ERR_DEPUTY_IS_HOLDER})
     for d in deputies:
         if not d.is_active:
             raise ValidationError({"deputies": ERR_INACTIVE_STAFF % {"name": d.full_name}})
+
+
+@transaction.atomic
+def post_set_deputies(*, post: Post, deputies: Sequence[Staff], actor: User | None) -> Post:
+    """Replace the ordered deputy list (first stands in first). Audited."""
+    post = Post.objects.select_for_update().get(pk=post.pk)
+    post_deputies_check(holder_id=post.holder_id, deputies=deputies)
+    ids = [d.pk for d in deputies]
     before = list(post.deputies.order_by("rank").values_list("staff_id", flat=True))
     if before == ids:
         return post

@@ -112,3 +112,33 @@ def test_audit_entries_cannot_be_changed_or_deleted(admin_user):
         entry.delete()
     entry.refresh_from_db()
     assert entry.action == "test.action"
+
+
+def _post_form(post, deputies):
+    data = {"code": post.code, "name": post.name, "kana": post.kana, "unit": "",
+            "holder": str(post.holder_id or ""), "sort_order": "0",
+            "deputies-TOTAL_FORMS": str(len(deputies)), "deputies-INITIAL_FORMS": "0",
+            "deputies-MIN_NUM_FORMS": "0", "deputies-MAX_NUM_FORMS": "1000"}
+    for i, (staff, rank) in enumerate(deputies):
+        data.update({f"deputies-{i}-staff": str(staff.pk), f"deputies-{i}-rank": str(rank),
+                     f"deputies-{i}-post": str(post.pk)})
+    return data
+
+
+def test_the_admin_deputy_list_obeys_the_service_rules(client, admin_user):
+    from django.urls import reverse
+
+    holder, d1, gone = StaffFactory(), StaffFactory(), StaffFactory(is_active=False)
+    post = PostFactory(holder=holder)
+    client.force_login(admin_user)
+    url = reverse("admin:directory_post_change", args=[post.pk])
+
+    for bad in ([(holder, 1)], [(d1, 1), (d1, 2)], [(gone, 1)]):
+        response = client.post(url, _post_form(post, bad))
+        assert response.status_code == 200  # the form again, with the error
+        assert response.context["inline_admin_formsets"][0].formset.non_form_errors()
+    assert not PostDeputy.objects.filter(post=post).exists()
+
+    response = client.post(url, _post_form(post, [(d1, 1)]))
+    assert response.status_code == 302
+    assert list(PostDeputy.objects.filter(post=post).values_list("staff_id", "rank")) == [(d1.pk, 1)]
