@@ -25,6 +25,7 @@ from directory.models import PostDeputy, Staff, User
 from directory.services import audit_record
 
 from . import clock, events
+from .bulk import chases_insert
 from .models import (
     Chase,
     CommandGroup,
@@ -32,7 +33,6 @@ from .models import (
     Message,
     Notification,
     NotificationSettings,
-    Receipt,
     StandIn,
 )
 
@@ -117,11 +117,7 @@ def escalation_start(*, message: Message, policy: dict[str, Any]) -> int:
     message.escalation = policy
     message.save(update_fields=["escalation"])
     due = message.created_at + timedelta(seconds=policy["first_after"])
-    receipts = list(Receipt.objects.filter(message=message).values_list("id", "post_id"))
-    Chase.objects.bulk_create(
-        [Chase(message=message, receipt_id=rid, post_id=post_id, next_due_at=due)
-         for rid, post_id in receipts], batch_size=1000)
-    return len(receipts)
+    return chases_insert(message_id=message.pk, due=due)
 
 
 # --- responses stop the chase ---------------------------------------------------------------

@@ -19,6 +19,7 @@ from directory.models import Post, Staff, User
 from directory.services import audit_record
 
 from . import events, selectors
+from .bulk import receipts_insert
 from .models import CommandGroup, GroupMembership, Message, MessageVersion, Receipt
 from .rendering import message_dict
 
@@ -203,9 +204,8 @@ def message_send(
                 body=body, recipient_count=len(recipients),
             )
             MessageVersion.objects.create(message=message, version=1, action="create", body=body, by=sender)
-            Receipt.objects.bulk_create(
-                [Receipt(message=message, group=locked, user_id=r.user_id, post_id=r.post_id)
-                 for r in recipients.values()], batch_size=1000)
+            receipts_insert(message_id=message.pk, group_id=locked.pk,
+                            recipients=[(r.user_id, r.post_id) for r in recipients.values()])
             for upload in attachments:
                 from .attachments import attachment_store
 

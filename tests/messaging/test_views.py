@@ -552,8 +552,8 @@ def big_group(db):
 # (one bulk insert whatever the size), the (empty) attachments for the event; release.
 SEND_QUERIES = 13
 # An urgent instruction asking for 了解 also starts escalation (messaging/escalation.py): the
-# group's policy and the chases, in bulk.
-SEND_URGENT_QUERIES = 17
+# group's policy and the chases, written from the receipts in one INSERT … SELECT.
+SEND_URGENT_QUERIES = 16
 MARK_READ_QUERIES = 4  # savepoint, SELECT pending receipts, UPDATE, release
 
 
