@@ -8,6 +8,7 @@ import json
 import logging
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async as _database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -78,6 +79,16 @@ class HonbuConsumer(AsyncWebsocketConsumer):
     flush_task: asyncio.Task | None = None
     joined: frozenset[str] = frozenset()
     group_ids: frozenset[int] = frozenset()
+
+    async def dispatch(self, message: dict) -> None:
+        """channels' dispatch first runs ``close_old_connections`` on the one sync thread, for
+        every message: a broadcast to the 1,000 sockets of a server process became 1,000 serial
+        thread hops (bench/fanout.py: seconds of delay at 2,000 members). Every database call
+        here goes through ``database_sync_to_async``, which closes old connections itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
