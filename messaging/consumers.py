@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 16 * 1024
 HISTORY_PAGE = 200
 COUNT_FLUSH_SECONDS = 0.25  # receipt counts reach a watching page at most ~4 times a second
+READS_IN_FLIGHT = 16
 
 ERR_MALFORMED = gettext_lazy("The frame is not valid JSON.")
 ERR_TOO_LARGE = gettext_lazy("The frame is too large.")
@@ -79,6 +80,7 @@ class HonbuConsumer(AsyncWebsocketConsumer):
     flush_task: asyncio.Task | None = None
     joined: frozenset[str] = frozenset()
     group_ids: frozenset[int] = frozenset()
+    reads: frozenset[asyncio.Task] = frozenset()  # read frames waiting for their batch
 
     async def dispatch(self, message: dict) -> None:
         """channels' dispatch first runs ``close_old_connections`` on the one sync thread, for
@@ -98,6 +100,7 @@ class HonbuConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.language = user.language
         self.joined = set()
+        self.reads = set()
         self.pending_counts: set[int] = set()
         self.flush_task: asyncio.Task | None = None
         group_ids, watch_ids = await self._membership()
@@ -114,6 +117,8 @@ class HonbuConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.flush_task is not None:
             self.flush_task.cancel()
+        for task in list(self.reads):  # their batches still commit; only the answer is dropped
+            task.cancel()
         for name in self.joined:
             await self.channel_layer.group_discard(name, self.channel_name)
 
@@ -210,11 +215,25 @@ class HonbuConsumer(AsyncWebsocketConsumer):
         if gid not in self.group_ids:
             raise FrameError("not_found", str(ERR_NO_GROUP))
         up_to = _int(frame, "up_to_seq")
+        # Answered when its batch commits, without holding up this socket's next frames: a
+        # phone catching up sends several reads in a row, and each would otherwise wait a whole
+        # batch cycle before the next is even looked at. At most READS_IN_FLIGHT per socket.
+        while len(self.reads) >= READS_IN_FLIGHT:
+            await asyncio.wait(self.reads, return_when=asyncio.FIRST_COMPLETED)
+        task = asyncio.ensure_future(self._read(gid, up_to, ref))
+        self.reads.add(task)
+        task.add_done_callback(self.reads.discard)
+
+    async def _read(self, gid: int, up_to: int, ref: Any) -> None:
         try:
             await read_batcher().mark_read(user_id=self.user.pk, group_id=gid, up_to_seq=up_to)
         except Exception:
             log.exception("read batch failed")
-            raise FrameError("server_error", _("Something went wrong. Please try again.")) from None
+            with translation.override(self.language):
+                message = _("Something went wrong. Please try again.")
+            await self._send({"type": "error", "code": "server_error", "message": message,
+                              "ref": ref})
+            return
         await self._send({"type": "read_ok", "ref": ref, "group": gid, "up_to_seq": up_to})
 
     async def on_ack(self, frame: dict, ref: Any) -> None:

@@ -12,8 +12,8 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 
 from config.asgi import application
-from messaging import consumers
-from messaging.models import Message
+from messaging import consumers, services
+from messaging.models import Message, Receipt
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 ORIGIN = (b"origin", b"http://testserver")
@@ -297,3 +297,51 @@ async def test_a_removed_member_stops_receiving_at_once(hq):
     finally:
         await observer.disconnect()
         await mayor.disconnect()
+
+
+async def test_reads_in_a_row_are_all_answered_and_stored(hq):
+    """A phone catching up sends several reads at once; each gets its read_ok, in any order,
+    and every receipt is stored."""
+    mayor, ward = await connect(hq.mayor), await connect(hq.ward_head)
+    try:
+        seqs = []
+        for n in range(5):
+            await mayor.send_json_to(send_frame(hq.group, body=f"指示{n}"))
+            sent, _ = await frames_until(mayor, "sent")
+            seqs.append(sent["seq"])
+        for seq in seqs:
+            await ward.send_json_to({"type": "read", "group": hq.group.pk, "up_to_seq": seq,
+                                     "ref": seq})
+        answered = set()
+        while len(answered) < len(seqs):
+            ok, _ = await frames_until(ward, "read_ok")
+            answered.add(ok["ref"])
+        assert answered == set(seqs)
+        unread = await Receipt.objects.filter(user=hq.ward_head, read_at__isnull=True).acount()
+        assert unread == 0
+    finally:
+        await mayor.disconnect()
+        await ward.disconnect()
+
+
+async def test_a_failed_read_batch_answers_with_an_error_and_the_socket_survives(hq, monkeypatch):
+    mayor, ward = await connect(hq.mayor), await connect(hq.ward_head)
+    try:
+        await mayor.send_json_to(send_frame(hq.group))
+        sent, _ = await frames_until(mayor, "sent")
+
+        def broken(**kwargs):
+            raise RuntimeError("database went away")
+
+        monkeypatch.setattr(services, "receipts_mark_read_bulk", broken)
+        await ward.send_json_to({"type": "read", "group": hq.group.pk, "up_to_seq": sent["seq"],
+                                 "ref": "r1"})
+        err, _ = await frames_until(ward, "error")
+        assert err["code"] == "server_error" and err["ref"] == "r1" and err["message"]
+        await ward.send_json_to({"type": "ping", "ref": 2})
+        pong, _ = await frames_until(ward, "pong")
+        assert pong["ref"] == 2
+        assert await Receipt.objects.filter(read_at__isnull=False).acount() == 0
+    finally:
+        await mayor.disconnect()
+        await ward.disconnect()
