@@ -3,6 +3,7 @@ pickers and no full-count queries. Writes that must be audited go through servic
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import ValidationError
@@ -96,13 +97,15 @@ class PostDeputyFormSet(BaseInlineFormSet):
     """The deputy list obeys the same rules as services.post_set_deputies: no one twice, not
     the (new) holder, no inactive staff — shown as form errors, nothing saved."""
 
-    def clean(self):
-        super().clean()
+    def deputies(self) -> list[Staff]:
         rows = [f.cleaned_data for f in self.forms
                 if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("staff")]
-        deputies = [r["staff"] for r in sorted(rows, key=lambda r: r.get("rank") or 0)]
+        return [r["staff"] for r in sorted(rows, key=lambda r: r.get("rank") or 0)]
+
+    def clean(self):
+        super().clean()
         try:
-            services.post_deputies_check(holder_id=self.instance.holder_id, deputies=deputies)
+            services.post_deputies_check(holder_id=self.instance.holder_id, deputies=self.deputies())
         except ValidationError as exc:
             raise ValidationError(exc.message_dict["deputies"]) from None
 
@@ -115,8 +118,24 @@ class PostDeputyInline(admin.TabularInline):
     ordering = ("rank",)
 
 
+class PostAdminForm(forms.ModelForm):
+    class Meta:
+        model = Post
+        fields = ("code", "name", "kana", "unit", "holder", "sort_order")
+
+    def clean_holder(self):
+        holder = self.cleaned_data.get("holder")
+        if holder is not None and not holder.is_active and "holder" in self.changed_data:
+            raise ValidationError(services.ERR_INACTIVE_STAFF % {"name": holder.full_name})
+        return holder
+
+
 @admin.register(Post)
 class PostAdmin(admin.ModelAdmin):
+    """The holder and the deputies are written together by services.post_set_seats (audited),
+    never by the form or the inline themselves."""
+
+    form = PostAdminForm
     list_display = ("code", "name", "unit", "holder", "sort_order")
     search_fields = ("code", "name", "kana")
     raw_id_fields = ("unit", "holder")
@@ -124,29 +143,25 @@ class PostAdmin(admin.ModelAdmin):
     inlines = [PostDeputyInline]
 
     def save_model(self, request, obj, form, change):
-        holder = form.cleaned_data.get("holder")
         obj.search_key = services.post_search_key(obj)
-        if change and "holder" in form.changed_data:
-            # The holder change goes through the audited service, not a plain save.
-            obj.holder = Post.objects.get(pk=obj.pk).holder
-            super().save_model(request, obj, form, change)
-            services.post_assign_holder(post=obj, holder=holder, actor=request.user,
-                                        reason=_("changed in admin"))
-        elif not change and holder is not None:
-            obj.holder = None
-            super().save_model(request, obj, form, change)
-            services.post_assign_holder(post=obj, holder=holder, actor=request.user)
+        # The other fields now; the holder in save_related, together with the deputies.
+        obj.holder = Post.objects.get(pk=obj.pk).holder if change else None
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        if isinstance(formset, PostDeputyFormSet):
+            formset.save(commit=False)  # the admin's change message only; nothing written
         else:
-            super().save_model(request, obj, form, change)
+            super().save_formset(request, form, formset, change)
 
     def save_related(self, request, form, formsets, change):
-        post = form.instance
-        before = list(post.deputies.order_by("rank").values_list("staff_id", flat=True))
         super().save_related(request, form, formsets, change)
-        after = list(post.deputies.order_by("rank").values_list("staff_id", flat=True))
-        if before != after:
-            services.audit_record(actor=request.user, action="post.deputies_change", target=post,
-                                  data={"previous": before, "new": after})
+        deputies = next((f.deputies() for f in formsets if isinstance(f, PostDeputyFormSet)), None)
+        if deputies is None:  # no inline on this page: keep the deputies as they are
+            deputies = [d.staff for d in form.instance.deputies.select_related("staff").order_by("rank")]
+        services.post_set_seats(post=form.instance, holder=form.cleaned_data.get("holder"),
+                                deputies=deputies, actor=request.user,
+                                reason=str(_("changed in admin")) if change else "")
 
 
 @admin.register(AuditEntry)

@@ -225,6 +225,23 @@ def post_set_deputies(*, post: Post, deputies: Sequence[Staff], actor: User | No
     """Replace the ordered deputy list (first stands in first). Audited."""
     post = Post.objects.select_for_update().get(pk=post.pk)
     post_deputies_check(holder_id=post.holder_id, deputies=deputies)
+    return _deputies_replace(post, deputies, actor)
+
+
+@transaction.atomic
+def post_set_seats(*, post: Post, holder: Staff | None, deputies: Sequence[Staff],
+                   actor: User | None, reason: str = "") -> Post:
+    """The holder and the ordered deputies in one step (the admin's post page), so a deputy
+    can become the holder, and the holder a deputy, in one save. Both changes are audited."""
+    post = Post.objects.select_for_update(of=("self",)).get(pk=post.pk)
+    post_deputies_check(holder_id=holder.pk if holder else None, deputies=deputies)
+    if holder is not None and not holder.is_active and holder.pk != post.holder_id:
+        raise ValidationError({"holder": ERR_INACTIVE_STAFF % {"name": holder.full_name}})
+    _deputies_replace(post, deputies, actor)
+    return post_assign_holder(post=post, holder=holder, actor=actor, reason=reason)
+
+
+def _deputies_replace(post: Post, deputies: Sequence[Staff], actor: User | None) -> Post:
     ids = [d.pk for d in deputies]
     before = list(post.deputies.order_by("rank").values_list("staff_id", flat=True))
     if before == ids:

@@ -2,7 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from directory import services
-from directory.models import AuditEntry, OrgUnit, PostDeputy
+from directory.models import AuditEntry, OrgUnit, Post, PostDeputy
 from directory.text import normalize
 from tests.factories import OrgUnitFactory, PostFactory, StaffFactory
 
@@ -142,3 +142,64 @@ def test_the_admin_deputy_list_obeys_the_service_rules(client, admin_user):
     response = client.post(url, _post_form(post, [(d1, 1)]))
     assert response.status_code == 302
     assert list(PostDeputy.objects.filter(post=post).values_list("staff_id", "rank")) == [(d1.pk, 1)]
+
+
+def test_the_admin_swaps_holder_and_deputy_in_one_save(client, admin_user):
+    """A deputy becomes the holder and the holder a deputy in the same save: both audited."""
+    from django.urls import reverse
+
+    holder, deputy, other = StaffFactory(), StaffFactory(), StaffFactory()
+    post = PostFactory(holder=holder)
+    services.post_set_deputies(post=post, deputies=[deputy, other], actor=admin_user)
+    client.force_login(admin_user)
+    data = _post_form(post, [(holder, 1), (other, 2)])
+    data["holder"] = str(deputy.pk)
+
+    response = client.post(reverse("admin:directory_post_change", args=[post.pk]), data)
+
+    assert response.status_code == 302
+    post.refresh_from_db()
+    assert post.holder == deputy
+    assert list(PostDeputy.objects.filter(post=post).order_by("rank").values_list(
+        "staff_id", flat=True)) == [holder.pk, other.pk]
+    actions = list(AuditEntry.objects.filter(target_id=str(post.pk)).order_by("id").values_list(
+        "action", flat=True))
+    assert actions[-2:] == ["post.deputies_change", "post.holder_change"]
+
+
+def test_the_admin_refuses_an_inactive_holder_and_changes_nothing(client, admin_user):
+    from django.urls import reverse
+
+    holder, gone = StaffFactory(), StaffFactory(is_active=False)
+    post = PostFactory(holder=holder)
+    client.force_login(admin_user)
+    data = _post_form(post, [])
+    data["holder"] = str(gone.pk)
+    before = AuditEntry.objects.count()
+
+    response = client.post(reverse("admin:directory_post_change", args=[post.pk]), data)
+
+    assert response.status_code == 200
+    assert "holder" in response.context["adminform"].form.errors
+    post.refresh_from_db()
+    assert post.holder == holder and AuditEntry.objects.count() == before
+
+
+def test_a_new_post_from_the_admin_gets_its_holder_and_deputies_audited(client, admin_user):
+    from django.urls import reverse
+
+    holder, deputy = StaffFactory(), StaffFactory()
+    client.force_login(admin_user)
+    data = _post_form(Post(code="NEW-1", name="防災監", kana="ぼうさいかん"), [(deputy, 1)])
+    data["holder"] = str(holder.pk)
+    for key in [k for k in data if k.endswith("-post")]:
+        del data[key]
+
+    response = client.post(reverse("admin:directory_post_add"), data)
+
+    assert response.status_code == 302
+    post = Post.objects.get(code="NEW-1")
+    assert post.holder == holder
+    assert list(post.deputies.values_list("staff_id", flat=True)) == [deputy.pk]
+    assert set(AuditEntry.objects.filter(target_id=str(post.pk)).values_list("action", flat=True)) == {
+        "post.holder_change", "post.deputies_change"}
