@@ -63,6 +63,10 @@ TARGET_RECEIPTS_PER_S = 1000.0
 TARGET_LAG_MS = 1000.0
 
 
+def server_name() -> str:
+    return "uvicorn" if SERVER == "uvicorn" else "Daphne"
+
+
 def pct(samples: list[float], p: float) -> float:
     if not samples:
         return math.nan
@@ -618,7 +622,7 @@ def report(results: list[dict[str, Any]], info: dict[str, str]) -> list[str]:
     verdicts = []
     for r in results:
         b = base.get(r["members"])
-        name = f"Daphne ×{r['servers']}" if r["kind"] == "honbu" else "bare websockets"
+        name = f"{server_name()} ×{r['servers']}" if r["kind"] == "honbu" else "bare websockets"
         ratio50 = r["p50"] / b["p50"] if b and r["kind"] == "honbu" else math.nan
         ratio99 = r["p99"] / b["p99"] if b and r["kind"] == "honbu" else math.nan
         print(
@@ -638,7 +642,7 @@ def report(results: list[dict[str, Any]], info: dict[str, str]) -> list[str]:
         if r["kind"] != "honbu":
             continue
         print(
-            f"| {r['members']:,} | Daphne ×{r['servers']} | {r['receipts']:,} "
+            f"| {r['members']:,} | {server_name()} ×{r['servers']} | {r['receipts']:,} "
             f"| {r['committed']:,} | {r['read_ok']:,} | {fmt(r['rate'])} "
             f"| {fmt(r['rate_overall'])} | {r['receipt_cpu'] * 100:.0f} % "
             f"| {fmt(r['lag_final'])} | {fmt(r['lag_p50'])} | {fmt(r['lag_max'])} "
@@ -648,7 +652,7 @@ def report(results: list[dict[str, Any]], info: dict[str, str]) -> list[str]:
     for r in results:
         if r["kind"] != "honbu":
             continue
-        label = f"{r['members']:,} members, Daphne ×{r['servers']}"
+        label = f"{r['members']:,} members, {server_name()} ×{r['servers']}"
         target = TARGET_P99_MS.get(r["members"])
         if target is not None:
             ok = r["p99"] <= target and r["missing"] == 0
@@ -680,7 +684,7 @@ async def run_all(
     results = []
     for members in args.members:
         for servers in args.daphne:
-            print(f"{members} members, Daphne ×{servers} …", flush=True)
+            print(f"{members} members, {server_name()} ×{servers} …", flush=True)
             r = await measure(
                 "honbu", servers, members, groups[members], seeded.cookies, args, log_dir
             )

@@ -12,31 +12,40 @@ import weakref
 from channels.db import database_sync_to_async
 
 BATCH_SECONDS = 0.05
-BATCH_MAX = 500
+BATCH_MAX = 2000
 
 
 class ReadBatcher:
+    """One write at a time per process ("group commit"): reads that arrive while a batch is
+    being written wait for the next one, which starts as soon as that write ends. Under load
+    batches grow instead of piling up as concurrent writes, which would fill the thread pool
+    that the commanders' live counts also need."""
+
     def __init__(self) -> None:
         self.pending: list[tuple[int, int, int, asyncio.Future]] = []
         self.timer: asyncio.TimerHandle | None = None
+        self.writing = False
 
     async def mark_read(self, *, user_id: int, group_id: int, up_to_seq: int) -> None:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self.pending.append((user_id, group_id, up_to_seq, future))
-        if len(self.pending) >= BATCH_MAX:
-            self._flush()
-        elif self.timer is None:
-            self.timer = loop.call_later(BATCH_SECONDS, self._flush)
+        if not self.writing:
+            if len(self.pending) >= BATCH_MAX:
+                self._flush()
+            elif self.timer is None:
+                self.timer = loop.call_later(BATCH_SECONDS, self._flush)
         await future
 
     def _flush(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        batch, self.pending = self.pending, []
-        if batch:
-            asyncio.ensure_future(self._write(batch))
+        if self.writing or not self.pending:
+            return
+        batch, self.pending = self.pending[:BATCH_MAX], self.pending[BATCH_MAX:]
+        self.writing = True
+        asyncio.ensure_future(self._write(batch))
 
     async def _write(self, batch: list[tuple[int, int, int, asyncio.Future]]) -> None:
         from .services import receipts_mark_read_bulk
@@ -48,10 +57,13 @@ class ReadBatcher:
             for *_rest, future in batch:
                 if not future.done():
                     future.set_exception(exc)
-            return
-        for *_rest, future in batch:
-            if not future.done():
-                future.set_result(None)
+        else:
+            for *_rest, future in batch:
+                if not future.done():
+                    future.set_result(None)
+        finally:
+            self.writing = False
+            self._flush()  # what arrived meanwhile goes at once
 
 
 _batchers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -64,8 +64,12 @@ class ReceiptChanged(Event):
 
 @dataclass
 class UnreadChanged(Event):
+    """The person's unread count in a group, sent to their own sockets: the group list sets its
+    badge from it instead of every phone re-fetching the page."""
+
     type: ClassVar[str] = "unread.changed"
     group: int
+    unread: int = 0
 
 
 @dataclass

@@ -219,6 +219,18 @@ def unread_count(*, user: User, group: CommandGroup) -> int:
     return Receipt.objects.filter(user=user, group=group, read_at__isnull=True).count()
 
 
+def unread_counts(*, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """Unread counts for many (user id, group id) at once (a batch of reads): one query."""
+    if not pairs:
+        return {}
+    rows = (Receipt.objects.filter(user_id__in={u for u, _g in pairs},
+                                   group_id__in={g for _u, g in pairs}, read_at__isnull=True)
+            .values("user_id", "group_id").annotate(n=Count("id"))
+            .values_list("user_id", "group_id", "n"))
+    found = {(u, g): n for u, g, n in rows}
+    return {pair: found.get(pair, 0) for pair in pairs}
+
+
 def posts_for_user(*, user: User) -> list[Post]:
     return list(Post.objects.filter(holder__user=user).order_by("sort_order"))
 

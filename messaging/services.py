@@ -285,8 +285,15 @@ def _receipt_events(group_id: int, user_id: int, message_ids: list[int], senders
         events.ReceiptChanged(group=group_id, messages=message_ids),
         groups=[events.channel_group("watch", group_id)]
         + [events.channel_group("usr", s) for s in sorted(senders)])
-    events.send_event_on_commit(events.UnreadChanged(group=group_id),
-                                groups=[events.channel_group("usr", user_id)])
+    _unread_events({(user_id, group_id)})
+
+
+def _unread_events(pairs: set[tuple[int, int]]) -> None:
+    """Each reader's new unread count, to their own sockets (the group list's badges)."""
+    counts = selectors.unread_counts(pairs=pairs)
+    events.send_events_on_commit([
+        (events.UnreadChanged(group=group_id, unread=n), [events.channel_group("usr", user_id)])
+        for (user_id, group_id), n in sorted(counts.items())])
 
 
 @transaction.atomic
@@ -313,9 +320,14 @@ def _mark_read(wanted: dict[tuple[int, int], int]) -> list[tuple]:
     unread receipts up to its sequence number. Returns the rows it marked."""
     if not wanted:
         return []
-    cond = Q(pk__in=[])
+    # In a storm nearly everyone reads up to the same message: one condition per (group, seq)
+    # with the readers in an IN list, not one per reader (Django compiles each Q in Python).
+    by_target: dict[tuple[int, int], list[int]] = {}
     for (user_id, group_id), seq in wanted.items():
-        cond |= Q(user_id=user_id, group_id=group_id, message__seq__lte=seq)
+        by_target.setdefault((group_id, seq), []).append(user_id)
+    cond = Q(pk__in=[])
+    for (group_id, seq), user_ids in by_target.items():
+        cond |= Q(group_id=group_id, message__seq__lte=seq, user_id__in=user_ids)
     rows = list(Receipt.objects.filter(cond, read_at__isnull=True).values_list(
         "id", "message_id", "message__sender_id", "message__escalation__stop_on", "user_id",
         "group_id"))
@@ -333,9 +345,7 @@ def _mark_read(wanted: dict[tuple[int, int], int]) -> list[tuple]:
             events.ReceiptChanged(group=group_id, messages=sorted(messages)),
             groups=[events.channel_group("watch", group_id)]
             + [events.channel_group("usr", s) for s in sorted(senders)])
-    for user_id, group_id in {(r[4], r[5]) for r in rows}:
-        events.send_event_on_commit(events.UnreadChanged(group=group_id),
-                                    groups=[events.channel_group("usr", user_id)])
+    _unread_events({(r[4], r[5]) for r in rows})
     readers: dict[int, list[int]] = {}
     for rid, _m, _s, stop_on, user_id, _g in rows:
         if stop_on == "read":  # only chases that stop on "read" can end here

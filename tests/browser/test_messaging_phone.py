@@ -225,11 +225,24 @@ def test_the_group_list_counts_unread_live(asgi_phone, live_hq: LiveHQ):
     mayor.goto(live_hq.chat_url)
     expect_connected(mayor)
 
+    refetches = []
+    ward.on("request", lambda r: refetches.append(r.url) if r.url.endswith("/messages/") else None)
+
     # When the mayor posts twice
     for text in ("第1報", "第2報"):
         mayor.locator("#composer textarea[name=body]").fill(text)
         mayor.locator("#composer button[type=submit]").click()
 
-    # Then the ward head's list shows 2 unread without reloading
+    # Then the ward head's list shows 2 unread and the latest text without reloading, and
+    # without re-fetching the page (2,000 phones on this page must not all ask at once)
     expect(ward.locator(f'[data-unread="{live_hq.group.pk}"]')).to_have_text("2")
+    expect(ward.locator(f'[data-preview="{live_hq.group.pk}"]')).to_contain_text("第2報")
+    assert refetches == []
     assert_no_horizontal_scroll(ward)
+
+    # When the ward head reads them on another phone, this list drops to 0 from the frame
+    other = asgi_phone(user=live_hq.ward_head)
+    other.goto(live_hq.chat_url)
+    expect(other.locator("li.msg", has_text="第2報")).to_be_visible()
+    expect(ward.locator(f'[data-unread="{live_hq.group.pk}"]')).to_have_text("0")
+    assert refetches == []

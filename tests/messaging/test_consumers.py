@@ -345,3 +345,22 @@ async def test_a_failed_read_batch_answers_with_an_error_and_the_socket_survives
     finally:
         await mayor.disconnect()
         await ward.disconnect()
+
+
+async def test_unread_changed_carries_the_readers_new_count(hq):
+    mayor, ward = await connect(hq.mayor), await connect(hq.ward_head)
+    try:
+        seqs = []
+        for body in ("第1報", "第2報"):
+            await mayor.send_json_to(send_frame(hq.group, body=body))
+            sent, _ = await frames_until(mayor, "sent")
+            seqs.append(sent["seq"])
+        await ward.send_json_to({"type": "read", "group": hq.group.pk, "up_to_seq": seqs[0]})
+        changed, _ = await frames_until(ward, "unread.changed")
+        assert changed == {"type": "unread.changed", "group": hq.group.pk, "unread": 1}
+        await ward.send_json_to({"type": "read", "group": hq.group.pk, "up_to_seq": seqs[1]})
+        changed, _ = await frames_until(ward, "unread.changed")
+        assert changed["unread"] == 0
+    finally:
+        await mayor.disconnect()
+        await ward.disconnect()

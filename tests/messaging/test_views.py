@@ -554,7 +554,7 @@ SEND_QUERIES = 13
 # An urgent instruction asking for 了解 also starts escalation (messaging/escalation.py): the
 # group's policy and the chases, written from the receipts in one INSERT … SELECT.
 SEND_URGENT_QUERIES = 16
-MARK_READ_QUERIES = 4  # savepoint, SELECT pending receipts, UPDATE, release
+MARK_READ_QUERIES = 5  # savepoint, SELECT pending receipts, UPDATE, unread count, release
 
 
 @pytest.mark.parametrize("members", [10, 50])
