@@ -256,6 +256,29 @@ class ChaseRow:
         return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}
 
 
+def _chase_status(*, message: Message, user_id: int, read_at, acked_at, state: str,
+                  covered_by_id: int | None, reminders: int, stand_in: bool) -> str:
+    """One word for where a member stands with an instruction (the order of the checks is
+    the precedence)."""
+    if acked_at:
+        return "acked"
+    if state == "covered" and covered_by_id != user_id:
+        return "covered"
+    if read_at and not (state == "active" and message.requires_ack):
+        return "read"
+    if state == "unreached":
+        return "unreached"
+    if stand_in:
+        return "escalated"
+    if reminders:
+        return "reminded"
+    return "read" if read_at else "waiting"
+
+
+CHASE_ORDER = {"unreached": 0, "escalated": 1, "reminded": 2, "waiting": 3, "read": 4, "covered": 5,
+               "acked": 6}
+
+
 def chase_rows(*, message: Message) -> list[ChaseRow]:
     from .models import Chase, StandIn
 
@@ -270,22 +293,10 @@ def chase_rows(*, message: Message) -> list[ChaseRow]:
         staff = getattr(r.user, "staff", None)
         chase = chases.get(r.pk)
         stand_in = deputies.get(chase.pk) if chase else None
-        if r.acked_at:
-            status = "acked"
-        elif chase and chase.state == "covered" and chase.covered_by_id != r.user_id:
-            status = "covered"
-        elif r.read_at and not (chase and chase.state == "active" and message.requires_ack):
-            status = "read"
-        elif chase and chase.state == "unreached":
-            status = "unreached"
-        elif stand_in is not None:
-            status = "escalated"
-        elif chase and chase.reminders:
-            status = "reminded"
-        elif r.read_at:
-            status = "read"
-        else:
-            status = "waiting"
+        status = _chase_status(
+            message=message, user_id=r.user_id, read_at=r.read_at, acked_at=r.acked_at,
+            state=chase.state if chase else "", covered_by_id=chase.covered_by_id if chase else None,
+            reminders=chase.reminders if chase else 0, stand_in=stand_in is not None)
         rows.append(ChaseRow(
             name=staff.full_name if staff else r.user.get_username(),
             post=r.post.name if r.post else "", unit=staff.unit.name if staff else "",
@@ -294,9 +305,27 @@ def chase_rows(*, message: Message) -> list[ChaseRow]:
             deputy_rank=stand_in.rank if stand_in else 0, state=chase.state if chase else "",
             covered_by=chase.covered_by.display_name() if chase and chase.covered_by_id else "",
             status=status))
-    order = {"unreached": 0, "escalated": 1, "reminded": 2, "waiting": 3, "read": 4, "covered": 5, "acked": 6}
-    rows.sort(key=lambda row: (order[row.status], row.post == "", row.post, row.name))
+    rows.sort(key=lambda row: (CHASE_ORDER[row.status], row.post == "", row.post, row.name))
     return rows
+
+
+def chase_summary(*, message: Message) -> dict[str, int]:
+    """How many members are in each status, and how many are chased at all: what the chat
+    card shows. Plain values, no names: a commander's phone re-asks on every chase change
+    during a storm, and the full list of a 2,000-member group is ~200 KB."""
+    from .models import StandIn
+
+    engaged = set(StandIn.objects.filter(chase__message=message).values_list("chase_id", flat=True))
+    out = dict.fromkeys(CHASE_ORDER, 0) | {"chased": 0}
+    for user_id, read_at, acked_at, chase_id, state, covered_by_id, reminders in (
+            Receipt.objects.filter(message=message).values_list(
+                "user_id", "read_at", "acked_at", "chase__id", "chase__state",
+                "chase__covered_by_id", "chase__reminders")):
+        out[_chase_status(message=message, user_id=user_id, read_at=read_at, acked_at=acked_at,
+                          state=state or "", covered_by_id=covered_by_id,
+                          reminders=reminders or 0, stand_in=chase_id in engaged)] += 1
+        out["chased"] += bool(state)
+    return out
 
 
 def chase_timeline(*, message: Message):

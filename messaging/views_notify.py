@@ -48,6 +48,8 @@ def message_chase(request: HttpRequest, message_id: int) -> HttpResponse:
         raise Http404
     if not selectors.user_can_see_receipts(user=request.user, message=message):
         raise PermissionDenied
+    if request.GET.get("format") == "summary":
+        return JsonResponse({"message": message.pk, **selectors.chase_summary(message=message)})
     rows = selectors.chase_rows(message=message)
     if request.GET.get("format") == "json":
         return JsonResponse({"message": message.pk, "rows": [r.as_json() for r in rows],

@@ -52,12 +52,7 @@
     a.classList.toggle("complete", requiresAck ? c.acked >= c.total : c.read >= c.total);
   }
 
-  // --- escalation summary ("督促中 3 · 代行 1 · 未到達 0"), from /messages/m/<id>/chase/?format=json --
-  function summarize(rows) {
-    var s = { chased: 0, reminded: 0, escalated: 0, unreached: 0, covered: 0 };
-    rows.forEach(function (r) { if (r.state) s.chased++; if (r.status in s) s[r.status]++; });
-    return s;
-  }
+  // --- escalation summary ("督促中 3 · 代行 1 · 未到達 0"), from /messages/m/<id>/chase/?format=summary --
   function fillEscalation(a, s) {
     a.hidden = !s || !s.chased; // not chased (yet unknown, or no policy): nothing to show
     if (a.hidden) return;
@@ -82,11 +77,11 @@
     if (!ids.length) return;
     escBusy = true;
     Promise.all(ids.map(function (id) {
-      return fetch("/messages/m/" + id + "/chase/?format=json", { credentials: "same-origin", cache: "no-store" })
+      return fetch("/messages/m/" + id + "/chase/?format=summary", { credentials: "same-origin", cache: "no-store" })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (j) {
           if (!j) return;
-          esc[id] = summarize(j.rows);
+          esc[id] = j;
           var a = document.querySelector('[data-esc="' + id + '"]');
           if (a) fillEscalation(a, esc[id]);
         }).catch(function () { /* offline: the next frame or reconnect asks again */ });

@@ -181,3 +181,37 @@ def test_the_chronology_keeps_the_escalation_timeline(hq, deputies):
     assert stand_in["acked_at"] and entry["escalation_policy"]["repeat_count"] == 0
     csv_text = records.chronology_csv(group=hq.group)
     assert ",acknowledged_for_post,1," in csv_text and ",escalation,," in csv_text
+
+
+def test_the_chase_summary_counts_what_the_full_list_shows(hq, deputies, client):
+    """The chat card's summary (no names, one light query) agrees with the full list at every
+    stage: waiting → reminded → deputy / unreached / acknowledged."""
+    from collections import Counter
+
+    from messaging import selectors
+
+    message = instruct(hq, repeat_count=0)
+    t0 = message.created_at
+
+    def check():
+        rows = selectors.chase_rows(message=message)
+        summary = selectors.chase_summary(message=message)
+        assert summary["chased"] == sum(1 for r in rows if r.state)
+        assert {k: v for k, v in summary.items() if k != "chased" and v} == Counter(r.status for r in rows)
+        return summary
+
+    assert check()["waiting"] == 3
+    escalation.escalation_sweep(now=t0 + timedelta(seconds=60))
+    assert check()["reminded"] == 3
+    escalation.escalation_sweep(now=t0 + timedelta(seconds=120))
+    services.receipt_acknowledge(user=hq.bureau_head, message=message)
+    summary = check()
+    assert (summary["escalated"], summary["acked"], summary["unreached"]) == (1, 1, 1)
+
+    client.force_login(hq.mayor)
+    response = client.get(f"/messages/m/{message.pk}/chase/?format=summary")
+    assert response.status_code == 200 and response.json() == {"message": message.pk, **summary}
+    client.force_login(hq.ward_head)  # a member, not a commander: no receipts for them
+    assert client.get(f"/messages/m/{message.pk}/chase/?format=summary").status_code == 403
+    client.force_login(hq.outsider)  # not in the group: nothing to learn
+    assert client.get(f"/messages/m/{message.pk}/chase/?format=summary").status_code == 404
