@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 
 from . import events, selectors, services
 from .batching import read_batcher
+from .fanout import local_fanout
 from .models import CommandGroup, Message
 from .rendering import message_dict
 
@@ -27,6 +28,7 @@ MAX_FRAME_BYTES = 16 * 1024
 HISTORY_PAGE = 200
 COUNT_FLUSH_SECONDS = 0.25  # receipt counts reach a watching page at most ~4 times a second
 READS_IN_FLIGHT = 16
+RELAYED = "honbu.grp."  # broadcast groups: one relay per process (fanout.py), not one per socket
 
 ERR_MALFORMED = gettext_lazy("The frame is not valid JSON.")
 ERR_TOO_LARGE = gettext_lazy("The frame is too large.")
@@ -119,14 +121,24 @@ class HonbuConsumer(AsyncWebsocketConsumer):
             self.flush_task.cancel()
         for task in list(self.reads):  # their batches still commit; only the answer is dropped
             task.cancel()
-        for name in self.joined:
-            await self.channel_layer.group_discard(name, self.channel_name)
+        for name in list(self.joined):
+            await self._leave(name)
 
     async def _join(self, names: list[str]) -> None:
         for name in names:
             if name not in self.joined:
-                await self.channel_layer.group_add(name, self.channel_name)
+                if name.startswith(RELAYED):
+                    await local_fanout(self.channel_layer).join(name, self)
+                else:
+                    await self.channel_layer.group_add(name, self.channel_name)
                 self.joined.add(name)
+
+    async def _leave(self, name: str) -> None:
+        if name.startswith(RELAYED):
+            await local_fanout(self.channel_layer).leave(name, self)
+        else:
+            await self.channel_layer.group_discard(name, self.channel_name)
+        self.joined.discard(name)
 
     @database_sync_to_async
     def _membership(self) -> tuple[list[int], list[int]]:
@@ -302,8 +314,7 @@ class HonbuConsumer(AsyncWebsocketConsumer):
                   | {events.channel_group("watch", g) for g in watch_ids})
         for name in [n for n in self.joined if n.startswith(("honbu.grp.", "honbu.watch."))]:
             if name not in wanted:
-                await self.channel_layer.group_discard(name, self.channel_name)
-                self.joined.discard(name)
+                await self._leave(name)
         await self._join(sorted(wanted))
         await self._send({"type": "groups", "groups": group_ids})
 

@@ -364,3 +364,28 @@ async def test_unread_changed_carries_the_readers_new_count(hq):
     finally:
         await mayor.disconnect()
         await ward.disconnect()
+
+
+async def test_a_process_relays_each_group_once_and_stops_with_its_last_socket(hq):
+    """Sockets of one server process share one relay per group (messaging/fanout.py); every
+    member still gets the message, and the relay goes when the last member's socket closes."""
+    from channels.layers import get_channel_layer
+
+    from messaging.fanout import local_fanout
+
+    mayor, ward = await connect(hq.mayor), await connect(hq.ward_head)
+    outsider = await connect(hq.outsider)
+    fanout = local_fanout(get_channel_layer())
+    name = f"honbu.grp.{hq.group.pk}"
+    try:
+        assert len(fanout.relays[name].sockets) == 2
+        await mayor.send_json_to(send_frame(hq.group, body="第1報"))
+        for comm in (mayor, ward):
+            new, _ = await frames_until(comm, "message.new")
+            assert new["message"]["text"] == "第1報"
+        assert await outsider.receive_nothing(timeout=0.3)
+    finally:
+        await mayor.disconnect()
+        await ward.disconnect()
+        await outsider.disconnect()
+    assert name not in fanout.relays
