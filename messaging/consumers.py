@@ -116,7 +116,18 @@ class HonbuConsumer(AsyncWebsocketConsumer):
                          + [events.channel_group("watch", g) for g in watch_ids])
         await self._send({"type": "hello", "groups": group_ids})
 
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Also when the consumer died of an exception (then disconnect() is never called):
+            # otherwise this process's relays would keep a dead socket for good.
+            await self._leave_all()
+
     async def disconnect(self, code: int) -> None:
+        await self._leave_all()
+
+    async def _leave_all(self) -> None:
         if self.flush_task is not None:
             self.flush_task.cancel()
         for task in list(self.reads):  # their batches still commit; only the answer is dropped

@@ -65,8 +65,9 @@ class LocalFanout:
                     continue
                 try:
                     await consumer.send(text_data=text)
-                except Exception:  # a socket closing under us; its disconnect removes it
+                except Exception:  # a broken socket gets nothing more from this relay
                     log.warning("relay %s: a send failed", relay.name, exc_info=True)
+                    relay.sockets.discard(consumer)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -389,3 +389,23 @@ async def test_a_process_relays_each_group_once_and_stops_with_its_last_socket(h
         await ward.disconnect()
         await outsider.disconnect()
     assert name not in fanout.relays
+
+
+async def test_a_consumer_that_dies_leaves_its_relays(hq):
+    """A consumer killed by an exception never gets disconnect(); it must still leave the
+    process's relays, or they would keep writing to a dead socket."""
+    from channels.layers import get_channel_layer
+
+    from messaging.fanout import local_fanout
+
+    layer = get_channel_layer()
+    mayor, ward = await connect(hq.mayor), await connect(hq.ward_head)
+    relay = local_fanout(layer).relays[f"honbu.grp.{hq.group.pk}"]
+    try:
+        assert len(relay.sockets) == 2
+        await layer.group_send(f"honbu.usr.{hq.ward_head.pk}", {"type": "no.such.event"})
+        with pytest.raises(ValueError):
+            await ward.receive_from(timeout=3)  # the consumer's exception surfaces here
+        assert len(relay.sockets) == 1
+    finally:
+        await mayor.disconnect()
