@@ -182,8 +182,7 @@ class HonbuConsumer(AsyncWebsocketConsumer):
             await self._send({"type": "error", "code": exc.code, "message": exc.message, "ref": ref})
         except Exception:  # the connection and the server survive a bug in one frame
             log.exception("websocket frame failed")
-            await self._send({"type": "error", "code": "server_error",
-                              "message": _("Something went wrong. Please try again."), "ref": ref})
+            await self._server_error(ref)
 
     @database_sync_to_async
     def _group_for(self, frame: dict, *, need: str = "read") -> CommandGroup:
@@ -252,10 +251,7 @@ class HonbuConsumer(AsyncWebsocketConsumer):
             await read_batcher().mark_read(user_id=self.user.pk, group_id=gid, up_to_seq=up_to)
         except Exception:
             log.exception("read batch failed")
-            with translation.override(self.language):
-                message = _("Something went wrong. Please try again.")
-            await self._send({"type": "error", "code": "server_error", "message": message,
-                              "ref": ref})
+            await self._server_error(ref)
             return
         await self._send({"type": "read_ok", "ref": ref, "group": gid, "up_to_seq": up_to})
 
@@ -358,6 +354,12 @@ class HonbuConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "receipt.counts", "ref": ref, "counts": [
             {"message": c.message_id, "total": c.total, "read": c.read, "acked": c.acked}
             for c in counts]})
+
+    async def _server_error(self, ref: Any) -> None:
+        # Also called from tasks that outlive receive()'s translation.override.
+        with translation.override(self.language):
+            message = _("Something went wrong. Please try again.")
+        await self._send({"type": "error", "code": "server_error", "message": message, "ref": ref})
 
     async def _forward(self, event: dict) -> None:
         await self.send(text_data=event["text"])  # serialised once in events.py

@@ -124,10 +124,7 @@ class GroupListItem:
 def user_group_list(*, user: User) -> list[GroupListItem]:
     ids = user_group_ids(user=user)
     groups = {g.pk: g for g in CommandGroup.objects.filter(pk__in=ids)}
-    unread = dict(
-        Receipt.objects.filter(user=user, group_id__in=ids, read_at__isnull=True)
-        .values("group_id").annotate(n=Count("id")).values_list("group_id", "n")
-    )
+    unread = {g: n for (_u, g), n in unread_counts(pairs={(user.pk, g) for g in ids}).items()}
     # The newest message of each group is the one numbered last_seq: one indexed query.
     wanted = [Q(group_id=g.pk, seq=g.last_seq) for g in groups.values() if g.last_seq]
     last = {m.group_id: m for m in Message.objects.filter(_or_q(wanted))} if wanted else {}
@@ -213,10 +210,6 @@ def receipt_rows(*, message: Message) -> list[ReceiptRow]:
         for uid, fam, giv, unit, post, read_at, acked_at, uname in rows
     ]
     return out
-
-
-def unread_count(*, user: User, group: CommandGroup) -> int:
-    return Receipt.objects.filter(user=user, group=group, read_at__isnull=True).count()
 
 
 def unread_counts(*, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
