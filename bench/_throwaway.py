@@ -35,7 +35,8 @@ def throwaway_database(*, name: str | None = None) -> Iterator[Path]:
             if name:
                 connection.settings_dict.setdefault("TEST", {})["NAME"] = name
             test_db = connection.creation.create_test_db(
-                verbosity=0, autoclobber=True, serialize=False)
+                verbosity=0, autoclobber=True, serialize=False
+            )
             print(f"using the throwaway database {test_db} (dropped at the end)")
         yield var_dir
     finally:

@@ -72,38 +72,81 @@ def build(instructions: int, recipients: int) -> World:
     deputies = max(1, recipients // 10)
     n_users = 1 + recipients + deputies  # sender, post holders, deputies
     User.objects.bulk_create(
-        [User(username=f"bench{i:06d}", password=password, email=f"bench{i:06d}@example.jp")
-         for i in range(n_users)], batch_size=2000)
-    users = list(User.objects.filter(username__startswith="bench").order_by("username")
-                 .values_list("id", flat=True))
+        [
+            User(username=f"bench{i:06d}", password=password, email=f"bench{i:06d}@example.jp")
+            for i in range(n_users)
+        ],
+        batch_size=2000,
+    )
+    users = list(
+        User.objects.filter(username__startswith="bench")
+        .order_by("username")
+        .values_list("id", flat=True)
+    )
     Staff.objects.bulk_create(
-        [Staff(employee_number=f"9{i:06d}", family_name="試験", given_name=f"{i}",
-               family_kana="シケン", given_kana="タロウ", unit=unit, user_id=uid,
-               email=f"bench{i:06d}@example.jp") for i, uid in enumerate(users)], batch_size=2000)
+        [
+            Staff(
+                employee_number=f"9{i:06d}",
+                family_name="試験",
+                given_name=f"{i}",
+                family_kana="シケン",
+                given_kana="タロウ",
+                unit=unit,
+                user_id=uid,
+                email=f"bench{i:06d}@example.jp",
+            )
+            for i, uid in enumerate(users)
+        ],
+        batch_size=2000,
+    )
     staff = dict(Staff.objects.filter(unit=unit).values_list("user_id", "id"))
-    sender_uid, holder_uids, deputy_uids = users[0], users[1:1 + recipients], users[1 + recipients:]
+    sender_uid, holder_uids, deputy_uids = (
+        users[0],
+        users[1 : 1 + recipients],
+        users[1 + recipients :],
+    )
     Post.objects.bulk_create(
-        [Post(code=f"BP{i:06d}", name=f"班長{i}", unit=unit, holder_id=staff[uid], sort_order=i)
-         for i, uid in enumerate(holder_uids)], batch_size=2000)
-    posts = list(Post.objects.filter(code__startswith="BP").order_by("code")
-                 .values_list("id", flat=True))
+        [
+            Post(code=f"BP{i:06d}", name=f"班長{i}", unit=unit, holder_id=staff[uid], sort_order=i)
+            for i, uid in enumerate(holder_uids)
+        ],
+        batch_size=2000,
+    )
+    posts = list(
+        Post.objects.filter(code__startswith="BP").order_by("code").values_list("id", flat=True)
+    )
     PostDeputy.objects.bulk_create(
-        [PostDeputy(post_id=pid, staff_id=staff[deputy_uids[i % len(deputy_uids)]], rank=1)
-         for i, pid in enumerate(posts)], batch_size=2000)
-    group = services.group_create(name="災害対策本部", kind=CommandGroup.Kind.HEADQUARTERS,
-                                  actor=None)
-    GroupMembership.objects.create(group=group, staff_id=staff[sender_uid],
-                                   role=GroupMembership.Role.COMMANDER)
+        [
+            PostDeputy(post_id=pid, staff_id=staff[deputy_uids[i % len(deputy_uids)]], rank=1)
+            for i, pid in enumerate(posts)
+        ],
+        batch_size=2000,
+    )
+    group = services.group_create(
+        name="災害対策本部", kind=CommandGroup.Kind.HEADQUARTERS, actor=None
+    )
+    GroupMembership.objects.create(
+        group=group, staff_id=staff[sender_uid], role=GroupMembership.Role.COMMANDER
+    )
     GroupMembership.objects.bulk_create(
-        [GroupMembership(group=group, post_id=pid, role=GroupMembership.Role.MEMBER)
-         for pid in posts],
-        batch_size=2000)
+        [
+            GroupMembership(group=group, post_id=pid, role=GroupMembership.Role.MEMBER)
+            for pid in posts
+        ],
+        batch_size=2000,
+    )
     sender = User.objects.get(pk=sender_uid)
 
     # One instruction through the real service (policy copied, receipts and chases made) ...
-    first = services.message_send(group=group, sender=sender, body="避難所の開設状況を報告せよ",
-                                  client_id=uuid.uuid4(), kind=Message.Kind.INSTRUCTION,
-                                  priority=Message.Priority.URGENT, requires_ack=True).message
+    first = services.message_send(
+        group=group,
+        sender=sender,
+        body="避難所の開設状況を報告せよ",
+        client_id=uuid.uuid4(),
+        kind=Message.Kind.INSTRUCTION,
+        priority=Message.Priority.URGENT,
+        requires_ack=True,
+    ).message
     first.refresh_from_db()
     made = Chase.objects.filter(message=first).count()
     assert made == recipients, (made, recipients)
@@ -111,23 +154,47 @@ def build(instructions: int, recipients: int) -> World:
     # ... the rest copied in bulk with the same shapes.
     with transaction.atomic():
         rest = Message.objects.bulk_create(
-            [Message(group=group, seq=first.seq + k, client_id=uuid.uuid4(), sender=sender,
-                     sender_name=first.sender_name, sender_post_name=first.sender_post_name,
-                     kind=first.kind, priority=first.priority, requires_ack=True,
-                     body=f"指示 {k + 1}", recipient_count=recipients, escalation=policy)
-             for k in range(1, instructions)])
+            [
+                Message(
+                    group=group,
+                    seq=first.seq + k,
+                    client_id=uuid.uuid4(),
+                    sender=sender,
+                    sender_name=first.sender_name,
+                    sender_post_name=first.sender_post_name,
+                    kind=first.kind,
+                    priority=first.priority,
+                    requires_ack=True,
+                    body=f"指示 {k + 1}",
+                    recipient_count=recipients,
+                    escalation=policy,
+                )
+                for k in range(1, instructions)
+            ]
+        )
         CommandGroup.objects.filter(pk=group.pk).update(last_seq=first.seq + instructions - 1)
         message_ids = [m.pk for m in rest] or list(
-            Message.objects.filter(group=group).exclude(pk=first.pk).values_list("id", flat=True))
+            Message.objects.filter(group=group).exclude(pk=first.pk).values_list("id", flat=True)
+        )
         pairs = list(Receipt.objects.filter(message=first).values_list("user_id", "post_id"))
         Receipt.objects.bulk_create(
-            [Receipt(message_id=mid, group=group, user_id=uid, post_id=pid)
-             for mid in message_ids for uid, pid in pairs], batch_size=2000)
-    chases = list(Receipt.objects.filter(group=group).order_by("id")
-                  .values_list("message_id", "id", "post_id"))
-    print(f"built {len(chases):,} outstanding recipient-instructions ({instructions} × "
-          f"{recipients:,}; {n_users:,} users, {len(posts):,} posts with a deputy) "
-          f"in {time.perf_counter() - started:.1f}s")
+            [
+                Receipt(message_id=mid, group=group, user_id=uid, post_id=pid)
+                for mid in message_ids
+                for uid, pid in pairs
+            ],
+            batch_size=2000,
+        )
+    chases = list(
+        Receipt.objects.filter(group=group)
+        .order_by("id")
+        .values_list("message_id", "id", "post_id")
+    )
+    print(
+        f"built {len(chases):,} outstanding recipient-instructions ({instructions} × "
+        f"{recipients:,}; {n_users:,} users, {len(posts):,} posts with a deputy) "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
     return World(now=timezone.now(), chases=chases, sender_id=sender_uid)
 
 
@@ -152,8 +219,16 @@ def reset(world: World, due: set[int], *, escalate_every: int = 5) -> None:
             else:
                 at = world.now + timedelta(seconds=rng.uniform(1, 600))
                 used = rng.randint(0, 2)
-            rows.append(Chase(message_id=mid, receipt_id=rid, post_id=pid, next_due_at=at,
-                              step=used, reminders=used))
+            rows.append(
+                Chase(
+                    message_id=mid,
+                    receipt_id=rid,
+                    post_id=pid,
+                    next_due_at=at,
+                    step=used,
+                    reminders=used,
+                )
+            )
         Chase.objects.bulk_create(rows, batch_size=2000)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -168,8 +243,11 @@ def baseline(now: datetime) -> tuple[float, int]:
 
     started = time.perf_counter()
     with transaction.atomic():
-        rows = list(Chase.objects.select_for_update().filter(
-            state=Chase.State.ACTIVE, next_due_at__lte=now).order_by("next_due_at"))
+        rows = list(
+            Chase.objects.select_for_update()
+            .filter(state=Chase.State.ACTIVE, next_due_at__lte=now)
+            .order_by("next_due_at")
+        )
         for chase in rows:
             chase.step += 1
             chase.reminders += 1
@@ -187,12 +265,17 @@ def floor(now: datetime) -> tuple[float, int]:
 
     started = time.perf_counter()
     with transaction.atomic():
-        ids = list(Chase.objects.select_for_update().filter(
-            state=Chase.State.ACTIVE, next_due_at__lte=now).values_list("id", flat=True))
+        ids = list(
+            Chase.objects.select_for_update()
+            .filter(state=Chase.State.ACTIVE, next_due_at__lte=now)
+            .values_list("id", flat=True)
+        )
         for i in range(0, len(ids), 1000):
-            Chase.objects.filter(id__in=ids[i:i + 1000]).update(
-                step=F("step") + 1, reminders=F("reminders") + 1,
-                next_due_at=now + timedelta(seconds=120))
+            Chase.objects.filter(id__in=ids[i : i + 1000]).update(
+                step=F("step") + 1,
+                reminders=F("reminders") + 1,
+                next_due_at=now + timedelta(seconds=120),
+            )
     return time.perf_counter() - started, len(ids)
 
 
@@ -208,8 +291,7 @@ def sweep(now: datetime, profile: cProfile.Profile | None = None) -> tuple[float
     return time.perf_counter() - started, result
 
 
-def run_case(world: World, label: str, due: set[int], repeat: int,
-             profile: bool) -> dict:
+def run_case(world: World, label: str, due: set[int], repeat: int, profile: bool) -> dict:
     sweeps, bases, floors, result = [], [], [], None
     for _ in range(repeat):
         reset(world, due)
@@ -234,8 +316,16 @@ def run_case(world: World, label: str, due: set[int], repeat: int,
         prof_text = out.getvalue()
     t, b = statistics.median(sweeps), statistics.median(bases)
     print(f"  {label}: sweep {t:.3f}s, baseline {b:.3f}s", flush=True)
-    return {"label": label, "due": len(due), "sweep": t, "sweep_max": max(sweeps), "base": b,
-            "floor": statistics.median(floors), "result": result, "profile": prof_text}
+    return {
+        "label": label,
+        "due": len(due),
+        "sweep": t,
+        "sweep_max": max(sweeps),
+        "base": b,
+        "floor": statistics.median(floors),
+        "result": result,
+        "profile": prof_text,
+    }
 
 
 def live(world: World, var_dir: Path, due_count: int, interval: float, wait: float) -> dict | None:
@@ -249,19 +339,42 @@ def live(world: World, var_dir: Path, due_count: int, interval: float, wait: flo
 
     world.now = timezone.now() + timedelta(days=1)  # nothing due while the worker starts
     reset(world, set())
-    env = dict(os.environ, HONBU_VAR_DIR=str(var_dir), HONBU_SWEEP_SECONDS=str(interval),
-               DJANGO_SETTINGS_MODULE="config.settings.local", DJANGO_DEBUG="0")
+    env = dict(
+        os.environ,
+        HONBU_VAR_DIR=str(var_dir),
+        HONBU_SWEEP_SECONDS=str(interval),
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        DJANGO_DEBUG="0",
+    )
     if connection.vendor == "postgresql":
         s = settings.DATABASES["default"]
         password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
-        env["DATABASE_URL"] = (f"postgres://{s['USER']}{password}"
-                               f"@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}")
+        env["DATABASE_URL"] = (
+            f"postgres://{s['USER']}{password}"
+            f"@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+        )
     log = open(var_dir / "celery.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/celery"), "-A", "config.celery_app", "worker", "--beat",
-         "--concurrency", "2", "-l", "info", "-s", str(var_dir / "beat-schedule"),
-         "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            str(ROOT / ".venv/bin/celery"),
+            "-A",
+            "config.celery_app",
+            "worker",
+            "--beat",
+            "--concurrency",
+            "2",
+            "-l",
+            "info",
+            "-s",
+            str(var_dir / "beat-schedule"),
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         time.sleep(8)  # worker + beat up; the first sweeps run with nothing due
         if proc.poll() is not None:
@@ -280,16 +393,27 @@ def live(world: World, var_dir: Path, due_count: int, interval: float, wait: flo
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and len(seen) < len(due_at):
             visible = timezone.now()
-            for cid in Notification.objects.filter(chase_id__in=list(due_at)).exclude(
-                    chase_id__in=list(seen)).values_list("chase_id", flat=True).distinct():
+            for cid in (
+                Notification.objects.filter(chase_id__in=list(due_at))
+                .exclude(chase_id__in=list(seen))
+                .values_list("chase_id", flat=True)
+                .distinct()
+            ):
                 seen.setdefault(cid, visible)
             time.sleep(0.5)
-        late_created = sorted((n_created - due_at[cid]).total_seconds() for cid, n_created in
-                              Notification.objects.filter(chase_id__in=list(due_at), step__gt=0)
-                              .values_list("chase_id", "created_at"))
+        late_created = sorted(
+            (n_created - due_at[cid]).total_seconds()
+            for cid, n_created in Notification.objects.filter(
+                chase_id__in=list(due_at), step__gt=0
+            ).values_list("chase_id", "created_at")
+        )
         late_visible = sorted((seen[cid] - due_at[cid]).total_seconds() for cid in seen)
-        return {"due": len(due_at), "fired": len(seen), "created": late_created,
-                "visible": late_visible}
+        return {
+            "due": len(due_at),
+            "fired": len(seen),
+            "created": late_created,
+            "visible": late_visible,
+        }
     finally:
         proc.terminate()
         try:
@@ -300,11 +424,15 @@ def live(world: World, var_dir: Path, due_count: int, interval: float, wait: flo
 
 
 def report(cases: list[dict], vendor: str, interval: float, total: int) -> None:
-    print(f"\n{vendor}, {total:,} outstanding chases, beat every {interval:g} s "
-          f"(median of repeats; baseline = SELECT due active … FOR UPDATE + bulk_update; "
-          "floor = the same SELECT + one UPDATE … WHERE id IN per 1,000)")
-    print("| case | due | sweep s | max s | steps/s | baseline s | × baseline | floor s | × floor "
-          "| reminders | escalations | worst lateness s | ≤ 1 s | ≤ 60 s |")
+    print(
+        f"\n{vendor}, {total:,} outstanding chases, beat every {interval:g} s "
+        f"(median of repeats; baseline = SELECT due active … FOR UPDATE + bulk_update; "
+        "floor = the same SELECT + one UPDATE … WHERE id IN per 1,000)"
+    )
+    print(
+        "| case | due | sweep s | max s | steps/s | baseline s | × baseline | floor s | × floor "
+        "| reminders | escalations | worst lateness s | ≤ 1 s | ≤ 60 s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for c in cases:
         r = c["result"]
@@ -312,14 +440,18 @@ def report(cases: list[dict], vendor: str, interval: float, total: int) -> None:
         ratio = c["sweep"] / c["base"] if c["base"] else float("nan")
         lateness = interval + c["sweep_max"]
         fratio = c["sweep"] / c["floor"] if c["floor"] else float("nan")
-        print(f"| {c['label']} | {c['due']:,} | {c['sweep']:.3f} | {c['sweep_max']:.3f} | {rate} "
-              f"| {c['base']:.3f} | {ratio:.1f}× | {c['floor']:.3f} | {fratio:.1f}× "
-              f"| {r.reminders:,} | {r.escalations:,} "
-              f"| {lateness:.1f} | {'PASS' if c['sweep'] <= SWEEP_TARGET_S else 'MISS'} "
-              f"| {'PASS' if lateness <= LATENESS_TARGET_S else 'MISS'} |")
-    print("worst lateness = beat interval + slowest sweep (a chase falls due just after a sweep "
-          "started; the next one starts an interval later and commits its batch at the end). "
-          "If a sweep outlasts the interval, beat queues further sweeps that skip locked rows.")
+        print(
+            f"| {c['label']} | {c['due']:,} | {c['sweep']:.3f} | {c['sweep_max']:.3f} | {rate} "
+            f"| {c['base']:.3f} | {ratio:.1f}× | {c['floor']:.3f} | {fratio:.1f}× "
+            f"| {r.reminders:,} | {r.escalations:,} "
+            f"| {lateness:.1f} | {'PASS' if c['sweep'] <= SWEEP_TARGET_S else 'MISS'} "
+            f"| {'PASS' if lateness <= LATENESS_TARGET_S else 'MISS'} |"
+        )
+    print(
+        "worst lateness = beat interval + slowest sweep (a chase falls due just after a sweep "
+        "started; the next one starts an interval later and commits its batch at the end). "
+        "If a sweep outlasts the interval, beat queues further sweeps that skip locked rows."
+    )
 
 
 def main() -> int:
@@ -329,8 +461,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--due-fraction", type=float, default=0.10)
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the sweeps")
-    parser.add_argument("--live", action="store_true",
-                        help="also run a real Celery worker + beat and measure lateness")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="also run a real Celery worker + beat and measure lateness",
+    )
     parser.add_argument("--live-due", type=int, default=3000)
     parser.add_argument("--live-only", action="store_true", help="skip the timed sweeps")
     parser.add_argument("--live-wait", type=float, default=120.0)
@@ -343,13 +478,23 @@ def main() -> int:
         world = build(args.instructions, args.recipients)
         total = len(world.chases)
         rng = random.Random(0)
-        cases = [] if args.live_only else [
-            run_case(world, "none due (steady state)", set(), max(10, args.repeat * 5), False),
-            run_case(world, f"{args.due_fraction:.0%} due",
-                     set(rng.sample(range(total), int(total * args.due_fraction))),
-                     args.repeat, args.profile),
-            run_case(world, "all due (worst case)", set(range(total)), args.repeat, args.profile),
-        ]
+        cases = (
+            []
+            if args.live_only
+            else [
+                run_case(world, "none due (steady state)", set(), max(10, args.repeat * 5), False),
+                run_case(
+                    world,
+                    f"{args.due_fraction:.0%} due",
+                    set(rng.sample(range(total), int(total * args.due_fraction))),
+                    args.repeat,
+                    args.profile,
+                ),
+                run_case(
+                    world, "all due (worst case)", set(range(total)), args.repeat, args.profile
+                ),
+            ]
+        )
         interval = float(settings.HONBU_SWEEP_SECONDS)
         if cases:
             report(cases, connection.vendor, interval, total)
@@ -358,22 +503,28 @@ def main() -> int:
                 print(f"\ncProfile of one sweep, {c['label']} (cumulative):")
                 print(c["profile"])
         if args.live or args.live_only:
-            print(f"\nlive: Celery worker (2 processes) + beat every 15 s, {args.live_due:,} "
-                  "chases falling due over 30 s ...")
+            print(
+                f"\nlive: Celery worker (2 processes) + beat every 15 s, {args.live_due:,} "
+                "chases falling due over 30 s ..."
+            )
             got = live(world, var_dir, args.live_due, 15.0, wait=args.live_wait)
             if got:
                 late = got["visible"] or [float("nan")]
                 created = got["created"] or [float("nan")]
                 worst = max(late)
                 ok = got["fired"] == got["due"] and worst <= LATENESS_TARGET_S
-                print("| fired | lateness at sweep start p50 / max s | visible (committed) "
-                      "p50 / p95 / max s | ≤ 60 s |")
+                print(
+                    "| fired | lateness at sweep start p50 / max s | visible (committed) "
+                    "p50 / p95 / max s | ≤ 60 s |"
+                )
                 print("|---:|---|---|---|")
-                print(f"| {got['fired']:,} / {got['due']:,} | {statistics.median(created):.1f} / "
-                      f"{max(created):.1f} | {statistics.median(late):.1f} / "
-                      f"{late[min(len(late) - 1, round(0.95 * (len(late) - 1)))]:.1f} / "
-                      f"{worst:.1f} | "
-                      f"{'PASS' if ok else 'MISS'} |")
+                print(
+                    f"| {got['fired']:,} / {got['due']:,} | {statistics.median(created):.1f} / "
+                    f"{max(created):.1f} | {statistics.median(late):.1f} / "
+                    f"{late[min(len(late) - 1, round(0.95 * (len(late) - 1)))]:.1f} / "
+                    f"{worst:.1f} | "
+                    f"{'PASS' if ok else 'MISS'} |"
+                )
     return 0
 
 

@@ -519,9 +519,19 @@ def start_servers(
         port = free_port()
         if kind == "honbu" and SERVER == "uvicorn":
             cmd = [
-                str(Path(sys.executable).parent / "uvicorn"), "--host", "127.0.0.1",
-                "--port", str(port), "--no-access-log", "--log-level", "warning",
-                "--loop", "uvloop", "--ws", "websockets", ASGI_APP,
+                str(Path(sys.executable).parent / "uvicorn"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--loop",
+                "uvloop",
+                "--ws",
+                "websockets",
+                ASGI_APP,
             ]
         elif kind == "honbu":
             cmd = [
@@ -596,7 +606,9 @@ async def measure(
         paths = [log_dir / f"{tag}-{i}.log" for i in range(servers)]
         serving = [p.stat().st_size if p.exists() else 0 for p in paths]
         stop_servers(procs)
-    logs = "".join(p.read_bytes()[:n].decode(errors="replace") for p, n in zip(paths, serving, strict=True))
+    logs = "".join(
+        p.read_bytes()[:n].decode(errors="replace") for p, n in zip(paths, serving, strict=True)
+    )
     result["over_capacity"] = logs.count("over capacity")
     result["tracebacks"] = logs.count("Traceback")
     return result
@@ -725,8 +737,12 @@ def main() -> int:
     parser.add_argument("--timeout", type=int, default=1800, help="the whole run stops after")
     parser.add_argument("--log-dir", type=Path, help="keep the servers' logs here")
     parser.add_argument("--asgi", default=ASGI_APP, help="the application Daphne serves")
-    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne",
-                        help="the ASGI server to measure (uvicorn needs uvicorn[standard])")
+    parser.add_argument(
+        "--server",
+        choices=["daphne", "uvicorn"],
+        default="daphne",
+        help="the ASGI server to measure (uvicorn needs uvicorn[standard])",
+    )
     args = parser.parse_args()
     ASGI_APP = args.asgi
     SERVER = args.server

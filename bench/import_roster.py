@@ -33,10 +33,19 @@ def roster_csv(rows: int, units: int, *, changed_every: int = 0, shift: int = 0)
     writer.writerow(HEADER)
     for n in range(rows):
         title = "係長" if changed_every and n % changed_every == 0 else "主事"
-        writer.writerow([
-            f"{300000 + n}", "佐藤", f"花子{n}", "サトウ", f"ハナコ{n}", f"B{(n + shift) % units:04d}", title,
-            f"hanako{n}@city.example.jp", "090-0000-0000",
-        ])
+        writer.writerow(
+            [
+                f"{300000 + n}",
+                "佐藤",
+                f"花子{n}",
+                "サトウ",
+                f"ハナコ{n}",
+                f"B{(n + shift) % units:04d}",
+                title,
+                f"hanako{n}@city.example.jp",
+                "090-0000-0000",
+            ]
+        )
     return out.getvalue().encode("cp932")
 
 
@@ -82,21 +91,38 @@ def main() -> None:
         unit_ids = dict(OrgUnit.objects.values_list("code", "id"))
         reader = csv.DictReader(io.StringIO(content.decode("cp932"), newline=""))
         Staff.objects.bulk_create(
-            (Staff(employee_number=r["職員番号"], family_name=r["姓"], given_name=r["名"],
-                   family_kana=r["姓カナ"], given_kana=r["名カナ"], unit_id=unit_ids[r["所属コード"]],
-                   job_title=r["職名"], email=r["メール"], mobile=r["携帯電話"]) for r in reader),
+            (
+                Staff(
+                    employee_number=r["職員番号"],
+                    family_name=r["姓"],
+                    given_name=r["名"],
+                    family_kana=r["姓カナ"],
+                    given_kana=r["名カナ"],
+                    unit_id=unit_ids[r["所属コード"]],
+                    job_title=r["職名"],
+                    email=r["メール"],
+                    mobile=r["携帯電話"],
+                )
+                for r in reader
+            ),
             batch_size=importing.BATCH_SIZE,
         )
         baseline = time.perf_counter() - started
         Staff.objects.all()._raw_delete(Staff.objects.db)
 
-        results: list[tuple[str, float, float, str]] = [("baseline (parse + bulk_create)",
-                                                         baseline, 0.0, "")]
+        results: list[tuple[str, float, float, str]] = [
+            ("baseline (parse + bulk_create)", baseline, 0.0, "")
+        ]
 
         def run(label: str, data: bytes) -> None:
             t0 = time.perf_counter()
-            job = importing.import_preview(kind="staff", filename="roster.csv", content=data,
-                                           deactivate_missing=False, uploaded_by=None)
+            job = importing.import_preview(
+                kind="staff",
+                filename="roster.csv",
+                content=data,
+                deactivate_missing=False,
+                uploaded_by=None,
+            )
             t1 = time.perf_counter()
             job = importing.import_apply(job=job, actor=None)
             t2 = time.perf_counter()
@@ -118,8 +144,10 @@ def main() -> None:
             embedded.stop(Path(tmp.name))
         tmp.cleanup()
 
-    print(f"Roster import, {args.rows} rows, {args.units} units, {connection.vendor}, "
-          f"Python {sys.version.split()[0]}")
+    print(
+        f"Roster import, {args.rows} rows, {args.units} units, {connection.vendor}, "
+        f"Python {sys.version.split()[0]}"
+    )
     print(f"| {'step':<32} | {'seconds':>8} | {'× baseline':>10} | counts")
     print(f"|{'-' * 34}|{'-' * 10}:|{'-' * 11}:|{'-' * 30}")
     for label, seconds, _unused, note in results:

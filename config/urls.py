@@ -18,7 +18,9 @@ def admin_login(request, extra_context=None):
     """The admin signs in through allauth too, so throttling and two-factor cover it."""
     if request.user.is_authenticated:
         raise PermissionDenied
-    return redirect(reverse("account_login") + "?" + urlencode({"next": request.GET.get("next", "/admin/")}))
+    return redirect(
+        reverse("account_login") + "?" + urlencode({"next": request.GET.get("next", "/admin/")})
+    )
 
 
 admin.site.login = admin_login
@@ -34,8 +36,15 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     # Every page loads the catalogue; build it once per language and version (the cache key
     # includes the active language), and let browsers keep it: the URL carries both.
-    path("jsi18n/", login_not_required(cache_page(86400, key_prefix=f"jsi18n-{js_catalog_version()}")(
-        JavaScriptCatalog.as_view())), name="javascript-catalog"),
+    path(
+        "jsi18n/",
+        login_not_required(
+            cache_page(86400, key_prefix=f"jsi18n-{js_catalog_version()}")(
+                JavaScriptCatalog.as_view()
+            )
+        ),
+        name="javascript-catalog",
+    ),
     path("manifest.webmanifest", manifest, name="manifest"),
     path("sw.js", service_worker, name="service_worker"),
 ]

@@ -50,7 +50,11 @@ class OrgUnitAdmin(admin.ModelAdmin):
             services.unit_update(unit=obj, actor=request.user, **fields)
         else:
             created = services.unit_create(
-                code=obj.code, name=obj.name, kana=obj.kana, kind=obj.kind, parent=obj.parent,
+                code=obj.code,
+                name=obj.name,
+                kana=obj.kana,
+                kind=obj.kind,
+                parent=obj.parent,
                 sort_order=obj.sort_order,
             )
             obj.pk, obj.path, obj.depth = created.pk, created.path, created.depth
@@ -58,8 +62,17 @@ class OrgUnitAdmin(admin.ModelAdmin):
 
 @admin.register(Staff)
 class StaffAdmin(admin.ModelAdmin):
-    list_display = ("employee_number", "family_name", "given_name", "family_kana", "given_kana",
-                    "unit", "job_title", "is_active", "has_account")
+    list_display = (
+        "employee_number",
+        "family_name",
+        "given_name",
+        "family_kana",
+        "given_kana",
+        "unit",
+        "job_title",
+        "is_active",
+        "has_account",
+    )
     list_filter = ("is_active", "unit__kind", ("user", admin.EmptyFieldListFilter))
     search_fields = ("=employee_number", "search_key", "email")
     raw_id_fields = ("unit", "user")
@@ -86,7 +99,9 @@ class StaffAdmin(admin.ModelAdmin):
         if not search_term:
             return queryset, False
         q = normalize(search_term)
-        return queryset.filter(search_key__contains=q) | queryset.filter(employee_number=search_term), False
+        return queryset.filter(search_key__contains=q) | queryset.filter(
+            employee_number=search_term
+        ), False
 
     def save_model(self, request, obj, form, change):
         obj.search_key, obj.kana_sort = services.staff_search_fields(obj)
@@ -98,14 +113,19 @@ class PostDeputyFormSet(BaseInlineFormSet):
     the (new) holder, no inactive staff — shown as form errors, nothing saved."""
 
     def deputies(self) -> list[Staff]:
-        rows = [f.cleaned_data for f in self.forms
-                if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("staff")]
+        rows = [
+            f.cleaned_data
+            for f in self.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("staff")
+        ]
         return [r["staff"] for r in sorted(rows, key=lambda r: r.get("rank") or 0)]
 
     def clean(self):
         super().clean()
         try:
-            services.post_deputies_check(holder_id=self.instance.holder_id, deputies=self.deputies())
+            services.post_deputies_check(
+                holder_id=self.instance.holder_id, deputies=self.deputies()
+            )
         except ValidationError as exc:
             raise ValidationError(exc.message_dict["deputies"]) from None
 
@@ -158,10 +178,16 @@ class PostAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         deputies = next((f.deputies() for f in formsets if isinstance(f, PostDeputyFormSet)), None)
         if deputies is None:  # no inline on this page: keep the deputies as they are
-            deputies = [d.staff for d in form.instance.deputies.select_related("staff").order_by("rank")]
-        services.post_set_seats(post=form.instance, holder=form.cleaned_data.get("holder"),
-                                deputies=deputies, actor=request.user,
-                                reason=str(_("changed in admin")) if change else "")
+            deputies = [
+                d.staff for d in form.instance.deputies.select_related("staff").order_by("rank")
+            ]
+        services.post_set_seats(
+            post=form.instance,
+            holder=form.cleaned_data.get("holder"),
+            deputies=deputies,
+            actor=request.user,
+            reason=str(_("changed in admin")) if change else "",
+        )
 
 
 @admin.register(AuditEntry)

@@ -41,7 +41,8 @@ class ImportUploadForm(forms.Form):
         label=_("File"), help_text=_("CSV (UTF-8 or Shift_JIS) or Excel workbook (.xlsx).")
     )
     deactivate_missing = forms.BooleanField(
-        label=_("Deactivate staff missing from the roster"), required=False,
+        label=_("Deactivate staff missing from the roster"),
+        required=False,
         help_text=_("Staff roster only. Without this, staff not in the file are left as they are."),
     )
 
@@ -70,8 +71,12 @@ def _field_label(kind: str, name: str) -> str:
 
 def _sample_rows(job: ImportJob) -> list[dict[str, Any]]:
     """The preview's samples as rows of display text, one section per outcome."""
-    titles = {"created": _("To create"), "updated": _("To update"),
-              "unchanged": _("Unchanged"), "deactivated": _("To deactivate")}
+    titles = {
+        "created": _("To create"),
+        "updated": _("To update"),
+        "unchanged": _("Unchanged"),
+        "deactivated": _("To deactivate"),
+    }
     sections = []
     for bucket, title in titles.items():
         items = job.summary.get("samples", {}).get(bucket, [])
@@ -79,15 +84,22 @@ def _sample_rows(job: ImportJob) -> list[dict[str, Any]]:
         for item in items:
             changes = item.get("changes", {})
             details = "; ".join(
-                f"{_field_label(job.kind, k)}: {old if old != '' else '—'} → {new if new != '' else '—'}"
+                f"{_field_label(job.kind, k)}: {old if old != '' else '—'}"
+                f" → {new if new != '' else '—'}"
                 for k, (old, new) in changes.items()
             )
             if not details and item.get("unit_code"):
                 details = f"{gettext('unit')}: {item['unit_code']}"
             if not details and item.get("parent_code"):
                 details = f"{gettext('parent unit')}: {item['parent_code']}"
-            rows.append({"row": item.get("row"), "key": item.get("employee_number") or item.get("code"),
-                         "name": item.get("name", ""), "details": details})
+            rows.append(
+                {
+                    "row": item.get("row"),
+                    "key": item.get("employee_number") or item.get("code"),
+                    "name": item.get("name", ""),
+                    "details": details,
+                }
+            )
         count = job.summary.get("counts", {}).get(bucket, 0)
         sections.append({"title": title, "count": count, "rows": rows})
     return sections
@@ -95,11 +107,28 @@ def _sample_rows(job: ImportJob) -> list[dict[str, Any]]:
 
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "kind", "filename", "status", "uploaded_by", "applied_at",
-                    "preview_link")
+    list_display = (
+        "created_at",
+        "kind",
+        "filename",
+        "status",
+        "uploaded_by",
+        "applied_at",
+        "preview_link",
+    )
     list_filter = ("kind", "status")
-    readonly_fields = ("kind", "filename", "encoding", "deactivate_missing", "status", "summary",
-                       "errors", "uploaded_by", "created_at", "applied_at")
+    readonly_fields = (
+        "kind",
+        "filename",
+        "encoding",
+        "deactivate_missing",
+        "status",
+        "summary",
+        "errors",
+        "uploaded_by",
+        "created_at",
+        "applied_at",
+    )
     change_list_template = "admin/directory/importjob/change_list.html"
 
     def has_add_permission(self, request):
@@ -116,8 +145,11 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("details"))
     def preview_link(self, obj: ImportJob) -> str:
-        return format_html('<a href="{}">{}</a>', reverse("admin:directory_importjob_preview",
-                                                           args=[obj.pk]), gettext("Open"))
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:directory_importjob_preview", args=[obj.pk]),
+            gettext("Open"),
+        )
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -125,8 +157,9 @@ class ImportJobAdmin(admin.ModelAdmin):
             path("upload/", wrap(self.upload_view), name="directory_importjob_upload"),
             path("<int:pk>/preview/", wrap(self.preview_view), name="directory_importjob_preview"),
             path("<int:pk>/apply/", wrap(self.apply_view), name="directory_importjob_apply"),
-            path("<int:pk>/errors.csv", wrap(self.errors_csv_view),
-                 name="directory_importjob_errors"),
+            path(
+                "<int:pk>/errors.csv", wrap(self.errors_csv_view), name="directory_importjob_errors"
+            ),
             *super().get_urls(),
         ]
 
@@ -140,7 +173,9 @@ class ImportJobAdmin(admin.ModelAdmin):
             upload = form.cleaned_data["file"]
             try:
                 job = importing.import_preview(
-                    kind=form.cleaned_data["kind"], filename=upload.name, content=upload.read(),
+                    kind=form.cleaned_data["kind"],
+                    filename=upload.name,
+                    content=upload.read(),
                     deactivate_missing=form.cleaned_data["deactivate_missing"],
                     uploaded_by=request.user,
                 )
@@ -148,16 +183,22 @@ class ImportJobAdmin(admin.ModelAdmin):
                 form.add_error("file", exc)
             else:
                 return redirect("admin:directory_importjob_preview", pk=job.pk)
-        return TemplateResponse(request, "admin/directory/importjob/upload.html",
-                                self._context(request, gettext("Import a file"), form=form))
+        return TemplateResponse(
+            request,
+            "admin/directory/importjob/upload.html",
+            self._context(request, gettext("Import a file"), form=form),
+        )
 
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         _require_admin(request)
         job = get_object_or_404(ImportJob.objects.defer("content"), pk=pk)
         context = self._context(
-            request, gettext("Import: %(name)s") % {"name": job.filename}, job=job,
+            request,
+            gettext("Import: %(name)s") % {"name": job.filename},
+            job=job,
             sections=_sample_rows(job) if job.summary else [],
-            errors=job.errors[:ERRORS_SHOWN], errors_hidden=max(0, len(job.errors) - ERRORS_SHOWN),
+            errors=job.errors[:ERRORS_SHOWN],
+            errors_hidden=max(0, len(job.errors) - ERRORS_SHOWN),
             can_apply=job.status == ImportJob.Status.PREVIEWED,
             is_staff_import=job.kind == ImportJob.Kind.STAFF,
         )

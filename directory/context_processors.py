@@ -7,7 +7,9 @@ from django.conf import settings
 def js_catalog_version() -> str:
     """Changes when the compiled JavaScript catalogues change, so browsers and the cache can
     keep /jsi18n/ (loaded by every page) until a deploy brings new strings."""
-    stamps = [p.stat().st_mtime_ns for p in settings.BASE_DIR.glob("locale/*/LC_MESSAGES/djangojs.mo")]
+    stamps = [
+        p.stat().st_mtime_ns for p in settings.BASE_DIR.glob("locale/*/LC_MESSAGES/djangojs.mo")
+    ]
     return str(max(stamps, default=0))
 
 

@@ -28,8 +28,10 @@ class IssueAccountsForm(forms.Form):
     )
     output = forms.ChoiceField(
         label=_("Output"),
-        choices=[(OUTPUT_SHEET, _("Printable onboarding sheets (one page per person)")),
-                 (OUTPUT_CSV, _("CSV file (for mail merge)"))],
+        choices=[
+            (OUTPUT_SHEET, _("Printable onboarding sheets (one page per person)")),
+            (OUTPUT_CSV, _("CSV file (for mail merge)")),
+        ],
         initial=OUTPUT_SHEET,
         widget=forms.RadioSelect,
     )

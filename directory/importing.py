@@ -201,7 +201,12 @@ UNIT_COLUMNS = (
 )
 UNIT_KINDS = {
     **{k: k for k in OrgUnit.Kind.values},
-    "市": "city", "局": "bureau", "区": "ward", "室": "office", "部": "department", "課": "section",
+    "市": "city",
+    "局": "bureau",
+    "区": "ward",
+    "室": "office",
+    "部": "department",
+    "課": "section",
 }
 ACTIVE_VALUES = {
     **dict.fromkeys(("1", "true", "yes", "y", "在職", "○", "〇", "はい", ""), True),
@@ -273,8 +278,17 @@ def _records(
 
 
 # --- planning (pure) ------------------------------------------------------------------------
-STAFF_FIELDS = ("family_name", "given_name", "family_kana", "given_kana", "unit_id", "job_title",
-                "email", "mobile", "is_active")
+STAFF_FIELDS = (
+    "family_name",
+    "given_name",
+    "family_kana",
+    "given_kana",
+    "unit_id",
+    "job_title",
+    "email",
+    "mobile",
+    "is_active",
+)
 
 
 @dataclass
@@ -299,8 +313,12 @@ class Plan:
     def summary(self) -> dict[str, Any]:
         return {
             "total_rows": self.total_rows,
-            "counts": {"created": len(self.create), "updated": len(self.update),
-                       "unchanged": self.unchanged, "deactivated": len(self.deactivate)},
+            "counts": {
+                "created": len(self.create),
+                "updated": len(self.update),
+                "unchanged": self.unchanged,
+                "deactivated": len(self.deactivate),
+            },
             "reactivated": self.reactivated,
             "missing_active": self.missing_active,
             "samples": self.samples,
@@ -308,7 +326,10 @@ class Plan:
 
 
 def plan_staff(
-    table: Table, *, existing: Mapping[str, Staff], unit_ids: Mapping[str, int],
+    table: Table,
+    *,
+    existing: Mapping[str, Staff],
+    unit_ids: Mapping[str, int],
     deactivate_missing: bool,
 ) -> Plan:
     """Compare the roster with ``existing`` (employee number → Staff loaded for this plan).
@@ -323,8 +344,13 @@ def plan_staff(
     for number, rec in records:
         number_key = norm_code(rec["employee_number"])
         if number_key in seen:
-            plan.errors.append(RowError(number, labels["employee_number"],
-                                        str(ERR_DUPLICATE_EMPLOYEE) % {"row": seen[number_key]}))
+            plan.errors.append(
+                RowError(
+                    number,
+                    labels["employee_number"],
+                    str(ERR_DUPLICATE_EMPLOYEE) % {"row": seen[number_key]},
+                )
+            )
         elif number_key:
             seen[number_key] = number
         unit_code = norm_code(rec["unit_code"])
@@ -343,9 +369,12 @@ def plan_staff(
         if plan.errors:
             continue  # once anything is wrong nothing will be written: keep checking, stop planning
         values: dict[str, Any] = {
-            "family_name": rec["family_name"], "given_name": rec["given_name"],
-            "family_kana": rec["family_kana"], "given_kana": rec["given_kana"],
-            "unit_id": unit_id, "is_active": active,
+            "family_name": rec["family_name"],
+            "given_name": rec["given_name"],
+            "family_kana": rec["family_kana"],
+            "given_kana": rec["given_kana"],
+            "unit_id": unit_id,
+            "is_active": active,
         }
         for name in ("job_title", "email", "mobile"):
             if name in rec:  # an optional column left out of the file leaves the field alone
@@ -354,16 +383,22 @@ def plan_staff(
         if staff is None:
             staff = Staff(employee_number=number_key, **values)
             plan.create.append(staff)
-            plan.sample("created", {"row": number, "employee_number": number_key,
-                                    "name": staff.full_name, "unit_code": unit_code})
+            plan.sample(
+                "created",
+                {
+                    "row": number,
+                    "employee_number": number_key,
+                    "name": staff.full_name,
+                    "unit_code": unit_code,
+                },
+            )
             continue
-        changes = {
-            k: [getattr(staff, k), v] for k, v in values.items() if getattr(staff, k) != v
-        }
+        changes = {k: [getattr(staff, k), v] for k, v in values.items() if getattr(staff, k) != v}
         if not changes:
             plan.unchanged += 1
-            plan.sample("unchanged", {"row": number, "employee_number": number_key,
-                                      "name": staff.full_name})
+            plan.sample(
+                "unchanged", {"row": number, "employee_number": number_key, "name": staff.full_name}
+            )
             continue
         if "is_active" in changes and active:
             plan.reactivated += 1
@@ -373,8 +408,15 @@ def plan_staff(
         for k, v in values.items():
             setattr(staff, k, v)
         plan.update.append(staff)
-        plan.sample("updated", {"row": number, "employee_number": number_key,
-                                "name": staff.full_name, "changes": changes})
+        plan.sample(
+            "updated",
+            {
+                "row": number,
+                "employee_number": number_key,
+                "name": staff.full_name,
+                "changes": changes,
+            },
+        )
     if plan.errors:
         plan.create, plan.update = [], []
         return plan
@@ -399,8 +441,11 @@ def plan_units(table: Table, *, existing: Mapping[str, OrgUnit]) -> Plan:
         rec["code"] = code
         rec["parent_code"] = norm_code(rec.get("parent_code", ""))
         if code in by_code:
-            plan.errors.append(RowError(number, labels["code"],
-                                        str(ERR_DUPLICATE_UNIT) % {"row": by_code[code][0]}))
+            plan.errors.append(
+                RowError(
+                    number, labels["code"], str(ERR_DUPLICATE_UNIT) % {"row": by_code[code][0]}
+                )
+            )
             continue
         if code:
             by_code[code] = (number, rec)
@@ -425,7 +470,7 @@ def plan_units(table: Table, *, existing: Mapping[str, OrgUnit]) -> Plan:
         if node == code:
             plan.errors.append(RowError(number, labels["parent_code"], str(ERR_UNIT_CYCLE)))
     if plan.errors:
-        plan.errors.sort(key=lambda e: (e.row or 0))
+        plan.errors.sort(key=lambda e: e.row or 0)
         return plan
     for code, (number, rec) in by_code.items():
         values = {"name": rec["name"], "kind": rec["kind"]}
@@ -436,8 +481,10 @@ def plan_units(table: Table, *, existing: Mapping[str, OrgUnit]) -> Plan:
             unit = OrgUnit(code=code, **values)
             unit.parent_code = rec["parent_code"]  # resolved to an id by apply_units
             plan.create.append(unit)
-            plan.sample("created", {"row": number, "code": code, "name": unit.name,
-                                    "parent_code": rec["parent_code"]})
+            plan.sample(
+                "created",
+                {"row": number, "code": code, "name": unit.name, "parent_code": rec["parent_code"]},
+            )
             continue
         changes = {k: [getattr(unit, k), v] for k, v in values.items() if getattr(unit, k) != v}
         old_parent = code_of.get(unit.parent_id, "")
@@ -451,8 +498,7 @@ def plan_units(table: Table, *, existing: Mapping[str, OrgUnit]) -> Plan:
             setattr(unit, k, v)
         unit.parent_code = rec["parent_code"]
         plan.update.append(unit)
-        plan.sample("updated", {"row": number, "code": code, "name": unit.name,
-                                "changes": changes})
+        plan.sample("updated", {"row": number, "code": code, "name": unit.name, "changes": changes})
     return plan
 
 
@@ -471,8 +517,9 @@ def _plan(job: ImportJob, table: Table) -> Plan:
     if job.kind == ImportJob.Kind.UNITS:
         return plan_units(table, existing=_load_units())
     unit_ids = dict(OrgUnit.objects.values_list("code", "id"))
-    return plan_staff(table, existing=_load_staff(), unit_ids=unit_ids,
-                      deactivate_missing=job.deactivate_missing)
+    return plan_staff(
+        table, existing=_load_staff(), unit_ids=unit_ids, deactivate_missing=job.deactivate_missing
+    )
 
 
 def _read_and_plan(job: ImportJob) -> tuple[Plan | None, list[RowError]]:
@@ -494,14 +541,22 @@ def import_check_size(*, size: int) -> None:
 
 
 def import_preview(
-    *, kind: str, filename: str, content: bytes, deactivate_missing: bool,
+    *,
+    kind: str,
+    filename: str,
+    content: bytes,
+    deactivate_missing: bool,
     uploaded_by: User | None,
 ) -> ImportJob:
     """Read, check and plan an upload; store it as a job (previewed or invalid). Writes no staff."""
     import_check_size(size=len(content))
-    job = ImportJob(kind=kind, filename=filename[:255], content=content,
-                    deactivate_missing=deactivate_missing and kind == ImportJob.Kind.STAFF,
-                    uploaded_by=uploaded_by)
+    job = ImportJob(
+        kind=kind,
+        filename=filename[:255],
+        content=content,
+        deactivate_missing=deactivate_missing and kind == ImportJob.Kind.STAFF,
+        uploaded_by=uploaded_by,
+    )
     plan, errors = _read_and_plan(job)
     job.status = ImportJob.Status.INVALID if errors else ImportJob.Status.PREVIEWED
     job.errors = [e.as_json() for e in errors]
@@ -538,15 +593,23 @@ def import_apply(*, job: ImportJob, actor: User | None) -> ImportJob:
         job.status = ImportJob.Status.APPLIED
         job.applied_at = timezone.now()
         job.save(update_fields=["summary", "status", "applied_at", "encoding"])
-        audit_record(actor=actor, action="import.apply", target=job,
-                     data={"kind": job.kind, "filename": job.filename, **job.summary["counts"],
-                           "deactivate_missing": job.deactivate_missing})
+        audit_record(
+            actor=actor,
+            action="import.apply",
+            target=job,
+            data={
+                "kind": job.kind,
+                "filename": job.filename,
+                **job.summary["counts"],
+                "deactivate_missing": job.deactivate_missing,
+            },
+        )
     return job
 
 
 def _batches(items: list[Any], size: int = BATCH_SIZE) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def apply_staff(plan: Plan) -> None:
@@ -567,14 +630,20 @@ def apply_staff(plan: Plan) -> None:
         row.search_key, row.kana_sort = staff_search_fields(row)
         rows.append(row)
     for batch in _batches(rows):
-        Staff.objects.bulk_create(batch, update_conflicts=True, unique_fields=["employee_number"],
-                                  update_fields=update_fields)
+        Staff.objects.bulk_create(
+            batch,
+            update_conflicts=True,
+            unique_fields=["employee_number"],
+            update_fields=update_fields,
+        )
     for batch in _batches(plan.deactivate):
         Staff.objects.filter(pk__in=[s.pk for s in batch]).update(is_active=False, updated_at=now)
     # Staff no longer active (deactivated now, or marked inactive in the roster) lose sign-in.
     # Reactivated staff do not get their account back automatically: an administrator decides.
     if plan.deactivate or any(not s.is_active for s in plan.update):
-        leaving = User.objects.filter(staff__is_active=False, is_active=True).values_list("pk", flat=True)
+        leaving = User.objects.filter(staff__is_active=False, is_active=True).values_list(
+            "pk", flat=True
+        )
         user_accounts_close(user_ids=list(leaving), actor=None, reason="roster import")
 
 

@@ -25,14 +25,25 @@ class AccountSecurityMiddleware:
     """Before anything else, a signed-in user must (1) replace a one-time initial password and
     (2) set up two-factor if their role requires it (HONBU_MFA_REQUIRED_ROLES)."""
 
-    ALLOWED_PREFIXES = ("/accounts/", "/static/", "/i18n/", "/jsi18n/", "/manifest.webmanifest", "/sw.js")
+    ALLOWED_PREFIXES = (
+        "/accounts/",
+        "/static/",
+        "/i18n/",
+        "/jsi18n/",
+        "/manifest.webmanifest",
+        "/sw.js",
+    )
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated or request.path.startswith(self.ALLOWED_PREFIXES):
+        if (
+            user is None
+            or not user.is_authenticated
+            or request.path.startswith(self.ALLOWED_PREFIXES)
+        ):
             return self.get_response(request)
         nxt = urlencode({"next": request.get_full_path()})
         if user.must_change_password:

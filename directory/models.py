@@ -46,8 +46,12 @@ class OrgUnit(models.Model):
     kana = models.CharField(_("reading"), max_length=200, blank=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     parent = models.ForeignKey(
-        "self", verbose_name=_("parent unit"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="children",
+        "self",
+        verbose_name=_("parent unit"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
     sort_order = models.PositiveIntegerField(_("sort order"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
@@ -82,8 +86,12 @@ class Staff(models.Model):
     mobile = models.CharField(_("mobile number"), max_length=30, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, verbose_name=_("sign-in account"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="staff",
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("sign-in account"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="staff",
     )
     # Normalised employee number, name and reading (see directory/text.py).
     search_key = models.CharField(max_length=400, editable=False, default="")
@@ -119,12 +127,20 @@ class Post(models.Model):
     name = models.CharField(_("post name"), max_length=100)
     kana = models.CharField(_("reading"), max_length=200, blank=True)
     unit = models.ForeignKey(
-        OrgUnit, verbose_name=_("unit"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="posts",
+        OrgUnit,
+        verbose_name=_("unit"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="posts",
     )
     holder = models.ForeignKey(
-        Staff, verbose_name=_("holder"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="posts_held",
+        Staff,
+        verbose_name=_("holder"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="posts_held",
     )
     sort_order = models.PositiveIntegerField(_("sort order"), default=0)
     search_key = models.CharField(max_length=400, editable=False, default="")
@@ -166,8 +182,12 @@ class AuditEntry(models.Model):
 
     at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="+",
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     action = models.CharField(_("action"), max_length=60, db_index=True)
     target_type = models.CharField(_("target type"), max_length=60, blank=True)
@@ -209,7 +229,9 @@ class ImportJob(models.Model):
     filename = models.CharField(_("file name"), max_length=255)
     content = models.BinaryField(editable=False)
     encoding = models.CharField(_("encoding"), max_length=20, blank=True)
-    deactivate_missing = models.BooleanField(_("deactivate staff missing from the roster"), default=False)
+    deactivate_missing = models.BooleanField(
+        _("deactivate staff missing from the roster"), default=False
+    )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices)
     summary = models.JSONField(_("summary"), default=dict, blank=True)
     errors = models.JSONField(_("errors"), default=list, blank=True)

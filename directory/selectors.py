@@ -14,12 +14,23 @@ SEARCH_LIMIT = 50
 
 def _staff_list_qs() -> QuerySet[Staff]:
     return Staff.objects.select_related("unit").only(
-        "id", "employee_number", "family_name", "given_name", "family_kana", "given_kana",
-        "job_title", "is_active", "kana_sort", "unit__id", "unit__name",
+        "id",
+        "employee_number",
+        "family_name",
+        "given_name",
+        "family_kana",
+        "given_kana",
+        "job_title",
+        "is_active",
+        "kana_sort",
+        "unit__id",
+        "unit__name",
     )
 
 
-def staff_search(*, query: str, limit: int = SEARCH_LIMIT, include_inactive: bool = False) -> list[Staff]:
+def staff_search(
+    *, query: str, limit: int = SEARCH_LIMIT, include_inactive: bool = False
+) -> list[Staff]:
     """Staff matching ``query`` by name, reading, employee number, unit name or post name.
 
     Matching is a substring match on normalised keys (hiragana = katakana, width and spaces
@@ -35,7 +46,9 @@ def staff_search(*, query: str, limit: int = SEARCH_LIMIT, include_inactive: boo
     if not include_inactive:
         qs = qs.filter(is_active=True)
     exact = list(qs.filter(employee_number=query.strip())[:1])
-    rest = list(qs.exclude(employee_number=query.strip()).order_by("kana_sort", "employee_number")[:limit])
+    rest = list(
+        qs.exclude(employee_number=query.strip()).order_by("kana_sort", "employee_number")[:limit]
+    )
     return (exact + rest)[:limit]
 
 
@@ -43,7 +56,9 @@ def unit_search(*, query: str, limit: int = 10) -> list[OrgUnit]:
     q = normalize(query)
     if not q:
         return []
-    return list(OrgUnit.objects.filter(search_key__contains=q, is_active=True).order_by("path")[:limit])
+    return list(
+        OrgUnit.objects.filter(search_key__contains=q, is_active=True).order_by("path")[:limit]
+    )
 
 
 def post_search(*, query: str, limit: int = 10) -> list[Post]:
@@ -51,13 +66,16 @@ def post_search(*, query: str, limit: int = 10) -> list[Post]:
     if not q:
         return []
     return list(
-        Post.objects.filter(search_key__contains=q).select_related("holder", "unit").order_by(
-            "sort_order", "code")[:limit]
+        Post.objects.filter(search_key__contains=q)
+        .select_related("holder", "unit")
+        .order_by("sort_order", "code")[:limit]
     )
 
 
 def unit_roots() -> list[OrgUnit]:
-    return list(OrgUnit.objects.filter(parent__isnull=True, is_active=True).order_by("sort_order", "code"))
+    return list(
+        OrgUnit.objects.filter(parent__isnull=True, is_active=True).order_by("sort_order", "code")
+    )
 
 
 def unit_children(*, unit: OrgUnit) -> list[OrgUnit]:
@@ -73,7 +91,9 @@ def unit_ancestors(*, unit: OrgUnit) -> list[OrgUnit]:
 
 def unit_staff(*, unit: OrgUnit) -> QuerySet[Staff]:
     """Active staff directly in ``unit`` (not its sub-units)."""
-    return _staff_list_qs().filter(unit=unit, is_active=True).order_by("kana_sort", "employee_number")
+    return (
+        _staff_list_qs().filter(unit=unit, is_active=True).order_by("kana_sort", "employee_number")
+    )
 
 
 def unit_staff_count(*, unit: OrgUnit) -> int:
@@ -94,20 +114,32 @@ def staff_profile(*, staff_id: int) -> Profile | None:
     if staff is None:
         return None
     posts = list(
-        Post.objects.filter(holder=staff).select_related("unit").prefetch_related(
-            Prefetch("deputies", queryset=PostDeputy.objects.select_related("staff__unit").order_by("rank"))
+        Post.objects.filter(holder=staff)
+        .select_related("unit")
+        .prefetch_related(
+            Prefetch(
+                "deputies",
+                queryset=PostDeputy.objects.select_related("staff__unit").order_by("rank"),
+            )
         )
     )
     deputy_for = list(
-        PostDeputy.objects.filter(staff=staff).select_related("post__holder", "post__unit").order_by(
-            "post__sort_order", "rank")
+        PostDeputy.objects.filter(staff=staff)
+        .select_related("post__holder", "post__unit")
+        .order_by("post__sort_order", "rank")
     )
-    return Profile(staff=staff, ancestors=unit_ancestors(unit=staff.unit) + [staff.unit],
-                   posts_held=posts, deputy_for=deputy_for)
+    return Profile(
+        staff=staff,
+        ancestors=unit_ancestors(unit=staff.unit) + [staff.unit],
+        posts_held=posts,
+        deputy_for=deputy_for,
+    )
 
 
 def user_can_manage_directory(*, user: User) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.role == User.Role.ADMIN and user.is_staff)
+    return bool(
+        user.is_authenticated and user.is_active and user.role == User.Role.ADMIN and user.is_staff
+    )
 
 
 def user_requires_mfa(*, user: User) -> bool:

@@ -26,7 +26,10 @@ ERR_UNIT_CYCLE = _("A unit cannot be placed under itself or one of its own sub-u
 
 # --- audit ----------------------------------------------------------------------------------
 def audit_record(
-    *, actor: User | None, action: str, target: models.Model | None = None,
+    *,
+    actor: User | None,
+    action: str,
+    target: models.Model | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEntry:
     return AuditEntry.objects.create(
@@ -67,7 +70,12 @@ def _unit_place(unit: OrgUnit) -> None:
 
 @transaction.atomic
 def unit_create(
-    *, code: str, name: str, kind: str, parent: OrgUnit | None = None, kana: str = "",
+    *,
+    code: str,
+    name: str,
+    kind: str,
+    parent: OrgUnit | None = None,
+    kana: str = "",
     sort_order: int = 0,
 ) -> OrgUnit:
     unit = OrgUnit(code=code, name=name, kana=kana, kind=kind, parent=parent, sort_order=sort_order)
@@ -127,14 +135,29 @@ def unit_rebuild_paths(*, root: OrgUnit | None = None) -> int:
 # --- staff ----------------------------------------------------------------------------------
 @transaction.atomic
 def staff_create(
-    *, employee_number: str, family_name: str, given_name: str, family_kana: str,
-    given_kana: str, unit: OrgUnit, job_title: str = "", email: str = "", mobile: str = "",
+    *,
+    employee_number: str,
+    family_name: str,
+    given_name: str,
+    family_kana: str,
+    given_kana: str,
+    unit: OrgUnit,
+    job_title: str = "",
+    email: str = "",
+    mobile: str = "",
     is_active: bool = True,
 ) -> Staff:
     staff = Staff(
-        employee_number=employee_number, family_name=family_name, given_name=given_name,
-        family_kana=family_kana, given_kana=given_kana, unit=unit, job_title=job_title,
-        email=email, mobile=mobile, is_active=is_active,
+        employee_number=employee_number,
+        family_name=family_name,
+        given_name=given_name,
+        family_kana=family_kana,
+        given_kana=given_kana,
+        unit=unit,
+        job_title=job_title,
+        email=email,
+        mobile=mobile,
+        is_active=is_active,
     )
     staff.search_key, staff.kana_sort = staff_search_fields(staff)
     staff.full_clean()
@@ -156,8 +179,14 @@ def staff_update(*, staff: Staff, **fields: Any) -> Staff:
 # --- posts ----------------------------------------------------------------------------------
 @transaction.atomic
 def post_create(
-    *, code: str, name: str, kana: str = "", unit: OrgUnit | None = None,
-    holder: Staff | None = None, sort_order: int = 0, actor: User | None = None,
+    *,
+    code: str,
+    name: str,
+    kana: str = "",
+    unit: OrgUnit | None = None,
+    holder: Staff | None = None,
+    sort_order: int = 0,
+    actor: User | None = None,
 ) -> Post:
     post = Post(code=code, name=name, kana=kana, unit=unit, sort_order=sort_order)
     post.search_key = post_search_key(post)
@@ -191,7 +220,9 @@ def post_assign_holder(
     post.holder = holder
     post.save(update_fields=["holder"])
     audit_record(
-        actor=actor, action="post.holder_change", target=post,
+        actor=actor,
+        action="post.holder_change",
+        target=post,
         data={"previous": _staff_ref(previous), "new": _staff_ref(holder), "reason": reason},
     )
     _post_groups_changed(post, [s.user_id for s in (previous, holder) if s and s.user_id])
@@ -204,8 +235,10 @@ def _post_groups_changed(post: Post, user_ids: list[int]) -> None:
     from messaging.events import MembershipChanged, channel_group, send_event_on_commit
 
     for group_id in post.group_memberships.values_list("group_id", flat=True):
-        send_event_on_commit(MembershipChanged(group=group_id),
-                             groups=[channel_group("usr", uid) for uid in user_ids])
+        send_event_on_commit(
+            MembershipChanged(group=group_id),
+            groups=[channel_group("usr", uid) for uid in user_ids],
+        )
 
 
 def post_deputies_check(*, holder_id: int | None, deputies: Sequence[Staff]) -> None:
@@ -229,8 +262,14 @@ def post_set_deputies(*, post: Post, deputies: Sequence[Staff], actor: User | No
 
 
 @transaction.atomic
-def post_set_seats(*, post: Post, holder: Staff | None, deputies: Sequence[Staff],
-                   actor: User | None, reason: str = "") -> Post:
+def post_set_seats(
+    *,
+    post: Post,
+    holder: Staff | None,
+    deputies: Sequence[Staff],
+    actor: User | None,
+    reason: str = "",
+) -> Post:
     """The holder and the ordered deputies in one step (the admin's post page), so a deputy
     can become the holder, and the holder a deputy, in one save. Both changes are audited."""
     post = Post.objects.select_for_update(of=("self",)).get(pk=post.pk)
@@ -251,7 +290,9 @@ def _deputies_replace(post: Post, deputies: Sequence[Staff], actor: User | None)
         [PostDeputy(post=post, staff=d, rank=i) for i, d in enumerate(deputies, start=1)]
     )
     audit_record(
-        actor=actor, action="post.deputies_change", target=post,
+        actor=actor,
+        action="post.deputies_change",
+        target=post,
         data={"previous": before, "new": [_staff_ref(d) for d in deputies]},
     )
     return post
@@ -270,7 +311,9 @@ def user_set_role(*, user: User, role: str, actor: User | None) -> User:
     user.save(update_fields=["role", "is_staff", "is_superuser"])
     if previous != role:
         audit_record(
-            actor=actor, action="user.role_change", target=user,
+            actor=actor,
+            action="user.role_change",
+            target=user,
             data={"previous": previous, "new": role},
         )
     return user
@@ -324,13 +367,21 @@ def account_invitation_url(*, user: User, base_url: str) -> str:
 
     path = reverse(
         "account_reset_password_from_key",
-        kwargs={"uidb36": user_pk_to_url_str(user), "key": default_token_generator.make_token(user)},
+        kwargs={
+            "uidb36": user_pk_to_url_str(user),
+            "key": default_token_generator.make_token(user),
+        },
     )
     return base_url.rstrip("/") + path
 
 
 def account_issue(
-    *, staff: Iterable[Staff], method: str, role: str, actor: User | None, base_url: str,
+    *,
+    staff: Iterable[Staff],
+    method: str,
+    role: str,
+    actor: User | None,
+    base_url: str,
     send_invitation_email: bool = False,
 ) -> list[IssuedAccount]:
     """Create sign-in accounts (username = employee number) for staff who have none.
@@ -347,31 +398,48 @@ def account_issue(
     results: list[IssuedAccount] = []
     for person in staff:
         with transaction.atomic():
-            person = Staff.objects.select_for_update(of=("self",)).select_related("unit").get(pk=person.pk)
+            person = (
+                Staff.objects.select_for_update(of=("self",))
+                .select_related("unit")
+                .get(pk=person.pk)
+            )
             if person.user_id is not None:
-                results.append(IssuedAccount(person, person.user, skipped_reason=str(ERR_ALREADY_HAS_ACCOUNT)))
+                results.append(
+                    IssuedAccount(person, person.user, skipped_reason=str(ERR_ALREADY_HAS_ACCOUNT))
+                )
                 continue
             if not person.is_active:
                 results.append(IssuedAccount(person, None, skipped_reason=str(ERR_STAFF_INACTIVE)))
                 continue
             email = person.email.strip().lower()
             if method == IssueMethod.INVITATION and not email:
-                results.append(IssuedAccount(person, None, skipped_reason=str(ERR_NO_EMAIL_FOR_INVITATION)))
+                results.append(
+                    IssuedAccount(person, None, skipped_reason=str(ERR_NO_EMAIL_FOR_INVITATION))
+                )
                 continue
             if email and (
                 User.objects.filter(email__iexact=email).exists()
                 or EmailAddress.objects.filter(email__iexact=email).exists()
             ):
-                results.append(IssuedAccount(
-                    person, None, skipped_reason=str(ERR_EMAIL_TAKEN % {"email": email})))
+                results.append(
+                    IssuedAccount(
+                        person, None, skipped_reason=str(ERR_EMAIL_TAKEN % {"email": email})
+                    )
+                )
                 continue
             if User.objects.filter(username__iexact=person.employee_number).exists():
-                results.append(IssuedAccount(person, None, skipped_reason=str(ERR_ALREADY_HAS_ACCOUNT)))
+                results.append(
+                    IssuedAccount(person, None, skipped_reason=str(ERR_ALREADY_HAS_ACCOUNT))
+                )
                 continue
             user = User(
-                username=person.employee_number, email=email, first_name=person.given_name,
-                last_name=person.family_name, role=role,
-                is_staff=role == User.Role.ADMIN, is_superuser=role == User.Role.ADMIN,
+                username=person.employee_number,
+                email=email,
+                first_name=person.given_name,
+                last_name=person.family_name,
+                role=role,
+                is_staff=role == User.Role.ADMIN,
+                is_superuser=role == User.Role.ADMIN,
             )
             issued = IssuedAccount(person, user)
             if method == IssueMethod.PASSWORD:
@@ -387,8 +455,12 @@ def account_issue(
             person.save(update_fields=["user", "updated_at"])
             if method == IssueMethod.INVITATION:
                 issued.invitation_url = account_invitation_url(user=user, base_url=base_url)
-            audit_record(actor=actor, action="account.issue", target=user,
-                         data={"staff": _staff_ref(person), "method": method, "role": role})
+            audit_record(
+                actor=actor,
+                action="account.issue",
+                target=user,
+                data={"staff": _staff_ref(person), "method": method, "role": role},
+            )
             results.append(issued)
     if send_invitation_email:
         invited = [r for r in results if r.invitation_url]
@@ -402,12 +474,19 @@ def _send_invitations(invited: list[IssuedAccount]) -> None:
     from django.template.loader import render_to_string
 
     for item in invited:
-        body = render_to_string("account/email/invitation.txt", {
-            "staff": item.staff, "url": item.invitation_url, "site": settings.HONBU_SITE_NAME,
-        })
+        body = render_to_string(
+            "account/email/invitation.txt",
+            {
+                "staff": item.staff,
+                "url": item.invitation_url,
+                "site": settings.HONBU_SITE_NAME,
+            },
+        )
         send_mail(
             subject=str(_("[%(site)s] Your sign-in account") % {"site": settings.HONBU_SITE_NAME}),
-            message=body, from_email=None, recipient_list=[item.user.email],
+            message=body,
+            from_email=None,
+            recipient_list=[item.user.email],
         )
 
 
@@ -425,14 +504,18 @@ def user_accounts_close(*, user_ids: Iterable[int], actor: User | None, reason: 
     from messaging.events import SessionEnd, channel_group, send_event_on_commit
 
     with transaction.atomic():
-        ids = list(User.objects.filter(pk__in=list(user_ids), is_active=True)
-                   .select_for_update().values_list("pk", flat=True))
+        ids = list(
+            User.objects.filter(pk__in=list(user_ids), is_active=True)
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
         if not ids:
             return 0
         User.objects.filter(pk__in=ids).update(is_active=False)
         audit_record(actor=actor, action="user.deactivate", data={"users": ids, "reason": reason})
-        send_event_on_commit(SessionEnd(reason="deactivated"),
-                             groups=[channel_group("usr", uid) for uid in ids])
+        send_event_on_commit(
+            SessionEnd(reason="deactivated"), groups=[channel_group("usr", uid) for uid in ids]
+        )
     return len(ids)
 
 
@@ -442,4 +525,6 @@ def session_ended(*, session_key: str | None) -> None:
         return
     from messaging.events import SessionEnd, channel_group, send_event_on_commit
 
-    send_event_on_commit(SessionEnd(reason="signed_out"), groups=[channel_group("sess", session_key)])
+    send_event_on_commit(
+        SessionEnd(reason="signed_out"), groups=[channel_group("sess", session_key)]
+    )

@@ -17,11 +17,15 @@ def home(request: HttpRequest) -> HttpResponse:
     profile = selectors.staff_profile(staff_id=staff.pk) if staff else None
     from messaging import selectors as messaging_selectors  # home shows what waits for you
 
-    return render(request, "directory/home.html", {
-        "profile": profile,
-        "waiting": messaging_selectors.user_waiting_instructions(user=request.user),
-        "stand_ins": messaging_selectors.user_stand_ins(user=request.user),
-    })
+    return render(
+        request,
+        "directory/home.html",
+        {
+            "profile": profile,
+            "waiting": messaging_selectors.user_waiting_instructions(user=request.user),
+            "stand_ins": messaging_selectors.user_stand_ins(user=request.user),
+        },
+    )
 
 
 def search(request: HttpRequest) -> HttpResponse:
@@ -47,14 +51,18 @@ def unit_tree(request: HttpRequest) -> HttpResponse:
 def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
     unit = get_object_or_404(OrgUnit, pk=unit_id, is_active=True)
     page = Paginator(selectors.unit_staff(unit=unit), 50).get_page(request.GET.get("page"))
-    return render(request, "directory/unit.html", {
-        "unit": unit,
-        "ancestors": selectors.unit_ancestors(unit=unit),
-        "children": selectors.unit_children(unit=unit),
-        "posts": unit.posts.select_related("holder").order_by("sort_order"),
-        "page": page,
-        "total": selectors.unit_staff_count(unit=unit),
-    })
+    return render(
+        request,
+        "directory/unit.html",
+        {
+            "unit": unit,
+            "ancestors": selectors.unit_ancestors(unit=unit),
+            "children": selectors.unit_children(unit=unit),
+            "posts": unit.posts.select_related("holder").order_by("sort_order"),
+            "page": page,
+            "total": selectors.unit_staff_count(unit=unit),
+        },
+    )
 
 
 def staff_detail(request: HttpRequest, staff_id: int) -> HttpResponse:

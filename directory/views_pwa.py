@@ -24,11 +24,17 @@ def manifest(request: HttpRequest) -> HttpResponse:
         "icons": [
             {"src": static("icons/icon-192.png"), "sizes": "192x192", "type": "image/png"},
             {"src": static("icons/icon-512.png"), "sizes": "512x512", "type": "image/png"},
-            {"src": static("icons/icon-maskable-512.png"), "sizes": "512x512", "type": "image/png",
-             "purpose": "maskable"},
+            {
+                "src": static("icons/icon-maskable-512.png"),
+                "sizes": "512x512",
+                "type": "image/png",
+                "purpose": "maskable",
+            },
         ],
     }
-    return HttpResponse(json.dumps(data, ensure_ascii=False), content_type="application/manifest+json")
+    return HttpResponse(
+        json.dumps(data, ensure_ascii=False), content_type="application/manifest+json"
+    )
 
 
 @login_not_required

@@ -34,24 +34,40 @@ class CommandGroupAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
-        audit_record(actor=request.user, action="group.update" if change else "group.create",
-                     target=obj, data={"changed": form.changed_data})
+        audit_record(
+            actor=request.user,
+            action="group.update" if change else "group.create",
+            target=obj,
+            data={"changed": form.changed_data},
+        )
 
     def save_formset(self, request, form, formset, change):
         instances = formset.save(commit=False)
         for membership in formset.deleted_objects:
-            audit_record(actor=request.user, action="group.member_remove", target=form.instance,
-                         data={"post": membership.post_id, "staff": membership.staff_id,
-                               "role": membership.role})
+            audit_record(
+                actor=request.user,
+                action="group.member_remove",
+                target=form.instance,
+                data={
+                    "post": membership.post_id,
+                    "staff": membership.staff_id,
+                    "role": membership.role,
+                },
+            )
             membership.delete()
         for membership in instances:
             created = membership.pk is None
             membership.save()
-            audit_record(actor=request.user,
-                         action="group.member_add" if created else "group.member_role",
-                         target=form.instance,
-                         data={"post": membership.post_id, "staff": membership.staff_id,
-                               "role": membership.role})
+            audit_record(
+                actor=request.user,
+                action="group.member_add" if created else "group.member_role",
+                target=form.instance,
+                data={
+                    "post": membership.post_id,
+                    "staff": membership.staff_id,
+                    "role": membership.role,
+                },
+            )
         formset.save_m2m()
 
 
@@ -68,8 +84,17 @@ class VersionInline(admin.TabularInline):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "group", "seq", "sender_name", "kind", "priority", "short",
-                    "edited_at", "deleted_at")
+    list_display = (
+        "created_at",
+        "group",
+        "seq",
+        "sender_name",
+        "kind",
+        "priority",
+        "short",
+        "edited_at",
+        "deleted_at",
+    )
     list_filter = ("kind", "priority", "group__kind")
     search_fields = ("body", "sender_name")
     list_select_related = ("group",)

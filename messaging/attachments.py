@@ -20,7 +20,9 @@ THUMB_SIZE = (640, 640)
 def attachment_check(upload) -> str:
     """Validate an upload; return its content type (images are recognised by content)."""
     if upload.size > settings.HONBU_ATTACHMENT_MAX_BYTES:
-        raise ValidationError(ERR_TOO_BIG % {"mb": settings.HONBU_ATTACHMENT_MAX_BYTES // (1024 * 1024)})
+        raise ValidationError(
+            ERR_TOO_BIG % {"mb": settings.HONBU_ATTACHMENT_MAX_BYTES // (1024 * 1024)}
+        )
     from PIL import Image, UnidentifiedImageError
 
     upload.seek(0)
@@ -41,8 +43,13 @@ def attachment_check(upload) -> str:
 
 def attachment_store(*, message: Message, upload) -> Attachment:
     content_type = attachment_check(upload)
-    att = Attachment(message=message, group_id=message.group_id, original_name=upload.name[:255],
-                     content_type=content_type, size=upload.size)
+    att = Attachment(
+        message=message,
+        group_id=message.group_id,
+        original_name=upload.name[:255],
+        content_type=content_type,
+        size=upload.size,
+    )
     att.file.save(upload.name, upload, save=False)
     if content_type.startswith("image/"):
         from PIL import Image, ImageOps

@@ -52,7 +52,8 @@ class ReadBatcher:
 
         try:
             await database_sync_to_async(receipts_mark_read_bulk, thread_sensitive=False)(
-                items=[(u, g, s) for u, g, s, _f in batch])
+                items=[(u, g, s) for u, g, s, _f in batch]
+            )
         except Exception as exc:  # every socket in the batch learns it failed
             for *_rest, future in batch:
                 if not future.done():

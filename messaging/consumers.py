@@ -110,10 +110,12 @@ class HonbuConsumer(AsyncWebsocketConsumer):
         await self.accept()
         session = self.scope.get("session")
         session_key = getattr(session, "session_key", None)
-        await self._join(([events.channel_group("sess", session_key)] if session_key else [])
-                         + [events.channel_group("usr", user.pk)]
-                         + [events.channel_group("grp", g) for g in group_ids]
-                         + [events.channel_group("watch", g) for g in watch_ids])
+        await self._join(
+            ([events.channel_group("sess", session_key)] if session_key else [])
+            + [events.channel_group("usr", user.pk)]
+            + [events.channel_group("grp", g) for g in group_ids]
+            + [events.channel_group("watch", g) for g in watch_ids]
+        )
         await self._send({"type": "hello", "groups": group_ids})
 
     async def __call__(self, scope, receive, send) -> None:
@@ -164,7 +166,11 @@ class HonbuConsumer(AsyncWebsocketConsumer):
     async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
         ref = None
         try:
-            raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+            raw = (
+                text_data
+                if text_data is not None
+                else (bytes_data or b"").decode("utf-8", "replace")
+            )
             if len(raw.encode("utf-8")) > MAX_FRAME_BYTES:
                 raise FrameError("too_large", str(ERR_TOO_LARGE))
             try:
@@ -179,7 +185,9 @@ class HonbuConsumer(AsyncWebsocketConsumer):
                 raise FrameError("unknown_type", str(ERR_UNKNOWN))
             await handler(self, frame, ref)
         except FrameError as exc:
-            await self._send({"type": "error", "code": exc.code, "message": exc.message, "ref": ref})
+            await self._send(
+                {"type": "error", "code": exc.code, "message": exc.message, "ref": ref}
+            )
         except Exception:  # the connection and the server survive a bug in one frame
             log.exception("websocket frame failed")
             await self._server_error(ref)
@@ -210,8 +218,12 @@ class HonbuConsumer(AsyncWebsocketConsumer):
     @database_sync_to_async
     def _history(self, group: CommandGroup, after: int) -> dict[str, Any]:
         rows = selectors.messages_after(group=group, after_seq=after, limit=HISTORY_PAGE)
-        return {"group": group.pk, "messages": [message_dict(m) for m in rows],
-                "last_seq": group.last_seq, "more": bool(rows) and rows[-1].seq < group.last_seq}
+        return {
+            "group": group.pk,
+            "messages": [message_dict(m) for m in rows],
+            "last_seq": group.last_seq,
+            "more": bool(rows) and rows[-1].seq < group.last_seq,
+        }
 
     async def on_send(self, frame: dict, ref: Any) -> None:
         group = await self._group_for(frame)
@@ -224,11 +236,24 @@ class HonbuConsumer(AsyncWebsocketConsumer):
             "reply_to_id": _int(frame, "reply_to", required=False),
             "escalation": _policy(frame),
         }
-        result = await self._call(services.message_send, group=group, sender=self.user,
-                                  client_id=self._uuid(client_id), **fields)
-        await self._send({"type": "sent", "ref": ref, "client_id": client_id,
-                          "id": result.message.pk, "seq": result.message.seq,
-                          "group": group.pk, "duplicate": not result.created})
+        result = await self._call(
+            services.message_send,
+            group=group,
+            sender=self.user,
+            client_id=self._uuid(client_id),
+            **fields,
+        )
+        await self._send(
+            {
+                "type": "sent",
+                "ref": ref,
+                "client_id": client_id,
+                "id": result.message.pk,
+                "seq": result.message.seq,
+                "group": group.pk,
+                "duplicate": not result.created,
+            }
+        )
 
     async def on_read(self, frame: dict, ref: Any) -> None:
         # Membership from the set loaded at connect (kept fresh by membership.changed): a read
@@ -262,8 +287,9 @@ class HonbuConsumer(AsyncWebsocketConsumer):
 
     async def on_edit(self, frame: dict, ref: Any) -> None:
         message = await self._message_for(frame)
-        await self._call(services.message_edit, message=message, editor=self.user,
-                         body=_str(frame, "body"))
+        await self._call(
+            services.message_edit, message=message, editor=self.user, body=_str(frame, "body")
+        )
         await self._send({"type": "edit_ok", "ref": ref, "message": message.pk})
 
     async def on_delete(self, frame: dict, ref: Any) -> None:
@@ -274,7 +300,8 @@ class HonbuConsumer(AsyncWebsocketConsumer):
     async def on_counts(self, frame: dict, ref: Any) -> None:
         message = await self._message_for(frame)
         allowed = await database_sync_to_async(selectors.user_can_see_receipts)(
-            user=self.user, message=message)
+            user=self.user, message=message
+        )
         if not allowed:
             raise FrameError("forbidden", str(ERR_FORBIDDEN))
         await self._send_counts([message.pk], ref=ref)
@@ -282,8 +309,16 @@ class HonbuConsumer(AsyncWebsocketConsumer):
     async def on_ping(self, frame: dict, ref: Any) -> None:
         await self._send({"type": "pong", "ref": ref})
 
-    HANDLERS = {"sync": on_sync, "send": on_send, "read": on_read, "ack": on_ack,
-                "edit": on_edit, "delete": on_delete, "counts": on_counts, "ping": on_ping}
+    HANDLERS = {
+        "sync": on_sync,
+        "send": on_send,
+        "read": on_read,
+        "ack": on_ack,
+        "edit": on_edit,
+        "delete": on_delete,
+        "counts": on_counts,
+        "ping": on_ping,
+    }
 
     @staticmethod
     def _uuid(value: str):
@@ -317,8 +352,9 @@ class HonbuConsumer(AsyncWebsocketConsumer):
         (removed, or their post passed to someone else), so they receive nothing more."""
         group_ids, watch_ids = await self._membership()
         self.group_ids = set(group_ids)
-        wanted = ({events.channel_group("grp", g) for g in group_ids}
-                  | {events.channel_group("watch", g) for g in watch_ids})
+        wanted = {events.channel_group("grp", g) for g in group_ids} | {
+            events.channel_group("watch", g) for g in watch_ids
+        }
         for name in [n for n in self.joined if n.startswith(("honbu.grp.", "honbu.watch."))]:
             if name not in wanted:
                 await self._leave(name)
@@ -351,9 +387,16 @@ class HonbuConsumer(AsyncWebsocketConsumer):
 
     async def _send_counts(self, ids: list[int], ref: Any = None) -> None:
         counts = await database_sync_to_async(selectors.receipt_counts)(message_ids=ids)
-        await self._send({"type": "receipt.counts", "ref": ref, "counts": [
-            {"message": c.message_id, "total": c.total, "read": c.read, "acked": c.acked}
-            for c in counts]})
+        await self._send(
+            {
+                "type": "receipt.counts",
+                "ref": ref,
+                "counts": [
+                    {"message": c.message_id, "total": c.total, "read": c.read, "acked": c.acked}
+                    for c in counts
+                ],
+            }
+        )
 
     async def _server_error(self, ref: Any) -> None:
         # Also called from tasks that outlive receive()'s translation.override.

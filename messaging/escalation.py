@@ -38,18 +38,48 @@ from .models import (
 
 # Defaults by priority: urgent instructions are chased harder.
 POLICY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "normal": {"enabled": True, "stop_on": "ack", "first_after": 300, "repeat_every": 300,
-               "repeat_count": 2, "use_deputies": True, "deputy_wait": 300},
-    "important": {"enabled": True, "stop_on": "ack", "first_after": 300, "repeat_every": 300,
-                  "repeat_count": 2, "use_deputies": True, "deputy_wait": 300},
-    "urgent": {"enabled": True, "stop_on": "ack", "first_after": 120, "repeat_every": 120,
-               "repeat_count": 2, "use_deputies": True, "deputy_wait": 180},
+    "normal": {
+        "enabled": True,
+        "stop_on": "ack",
+        "first_after": 300,
+        "repeat_every": 300,
+        "repeat_count": 2,
+        "use_deputies": True,
+        "deputy_wait": 300,
+    },
+    "important": {
+        "enabled": True,
+        "stop_on": "ack",
+        "first_after": 300,
+        "repeat_every": 300,
+        "repeat_count": 2,
+        "use_deputies": True,
+        "deputy_wait": 300,
+    },
+    "urgent": {
+        "enabled": True,
+        "stop_on": "ack",
+        "first_after": 120,
+        "repeat_every": 120,
+        "repeat_count": 2,
+        "use_deputies": True,
+        "deputy_wait": 180,
+    },
 }
-POLICY_FIELDS = ("enabled", "stop_on", "first_after", "repeat_every", "repeat_count",
-                 "use_deputies", "deputy_wait")
+POLICY_FIELDS = (
+    "enabled",
+    "stop_on",
+    "first_after",
+    "repeat_every",
+    "repeat_count",
+    "use_deputies",
+    "deputy_wait",
+)
 BATCH_SIZE = 500
 
-ERR_CANNOT_EDIT_POLICY = _("Only commanders, drill coordinators and administrators can change the escalation policy.")
+ERR_CANNOT_EDIT_POLICY = _(
+    "Only commanders, drill coordinators and administrators can change the escalation policy."
+)
 ERR_BAD_POLICY = _("The escalation policy is not valid: %(detail)s")
 ERR_NOT_YOUR_STANDIN = _("This instruction was not handed to you.")
 
@@ -70,7 +100,11 @@ def policy_clean(data: dict[str, Any]) -> dict[str, Any]:
     if out["stop_on"] not in EscalationPolicy.StopOn.values:
         problems.append("stop_on")
     for name in ("first_after", "repeat_every", "deputy_wait"):
-        if not isinstance(out[name], int) or isinstance(out[name], bool) or not 1 <= out[name] <= 7 * 86400:
+        if (
+            not isinstance(out[name], int)
+            or isinstance(out[name], bool)
+            or not 1 <= out[name] <= 7 * 86400
+        ):
             problems.append(name)
     if not isinstance(out["repeat_count"], int) or not 0 <= out["repeat_count"] <= 20:
         problems.append("repeat_count")
@@ -92,7 +126,9 @@ def user_can_edit_policy(*, user: User, group: CommandGroup) -> bool:
 
 
 @transaction.atomic
-def policy_update(*, group: CommandGroup, priority: str, actor: User, **fields: Any) -> EscalationPolicy:
+def policy_update(
+    *, group: CommandGroup, priority: str, actor: User, **fields: Any
+) -> EscalationPolicy:
     if not user_can_edit_policy(user=actor, group=group):
         raise PermissionDenied(ERR_CANNOT_EDIT_POLICY)
     if priority not in Message.Priority.values:
@@ -100,12 +136,17 @@ def policy_update(*, group: CommandGroup, priority: str, actor: User, **fields: 
     current = policy_for(group=group, priority=priority)
     cleaned = policy_clean({**current, **fields})
     row, _created = EscalationPolicy.objects.select_for_update().get_or_create(
-        group=group, priority=priority, defaults=cleaned)
+        group=group, priority=priority, defaults=cleaned
+    )
     for name, value in cleaned.items():
         setattr(row, name, value)
     row.save()
-    audit_record(actor=actor, action="policy.update", target=group,
-                 data={"priority": priority, "before": current, "after": cleaned})
+    audit_record(
+        actor=actor,
+        action="policy.update",
+        target=group,
+        data={"priority": priority, "before": current, "after": cleaned},
+    )
     return row
 
 
@@ -128,11 +169,13 @@ def chases_cover_for_receipts(*, receipt_ids: list[int], by: User, when: datetim
         return []
     base = Chase.objects.filter(receipt_id__in=receipt_ids, state=Chase.State.ACTIVE)
     met = Q(message__escalation__stop_on="read", receipt__read_at__isnull=False) | Q(
-        receipt__acked_at__isnull=False)
+        receipt__acked_at__isnull=False
+    )
     hit = list(base.filter(met).values_list("id", "message_id"))
     if hit:
         Chase.objects.filter(id__in=[c for c, _m in hit], state=Chase.State.ACTIVE).update(
-            state=Chase.State.COVERED, covered_by=by, covered_at=when, next_due_at=None)
+            state=Chase.State.COVERED, covered_by=by, covered_at=when, next_due_at=None
+        )
     return sorted({m for _c, m in hit})
 
 
@@ -140,7 +183,9 @@ def chases_cover_for_receipts(*, receipt_ids: list[int], by: User, when: datetim
 def standin_respond(*, user: User, stand_in: StandIn, acknowledge: bool) -> StandIn:
     """A deputy reads (or acknowledges) an instruction on behalf of the post. Depending on the
     policy's stop condition this covers the post: nobody is chased for it any more."""
-    stand_in = StandIn.objects.select_for_update().select_related("chase__message").get(pk=stand_in.pk)
+    stand_in = (
+        StandIn.objects.select_for_update().select_related("chase__message").get(pk=stand_in.pk)
+    )
     if stand_in.deputy_id != user.pk:
         raise PermissionDenied(ERR_NOT_YOUR_STANDIN)
     now = clock.now()
@@ -158,7 +203,11 @@ def standin_respond(*, user: User, stand_in: StandIn, acknowledge: bool) -> Stan
     stop_on = (chase.message.escalation or {}).get("stop_on", "ack")
     if chase.state == Chase.State.ACTIVE and (stand_in.acked_at or stop_on == "read"):
         chase.state, chase.covered_by, chase.covered_at, chase.next_due_at = (
-            Chase.State.COVERED, user, now, None)
+            Chase.State.COVERED,
+            user,
+            now,
+            None,
+        )
         chase.save(update_fields=["state", "covered_by", "covered_at", "next_due_at"])
     _chase_event(chase.message)
     return stand_in
@@ -176,8 +225,9 @@ class SweepResult:
     notification_ids: list[int] = field(default_factory=list)
 
 
-def escalation_sweep(*, now: datetime | None = None, batch_size: int = BATCH_SIZE,
-                     max_batches: int = 100) -> SweepResult:
+def escalation_sweep(
+    *, now: datetime | None = None, batch_size: int = BATCH_SIZE, max_batches: int = 100
+) -> SweepResult:
     """Advance every due chase by one step. Safe to run concurrently and repeatedly."""
     now = now or clock.now()
     total = SweepResult()
@@ -195,9 +245,13 @@ def notification_new(*, channel: str, created_at: datetime, **fields: Any) -> No
     """An unsaved Notification: in-app ones are delivered (over the channel layer) as they are
     written; push and e-mail wait for notifications_deliver_task."""
     in_app = channel == Notification.Channel.IN_APP
-    return Notification(channel=channel, created_at=created_at,
-                        status=Notification.Status.SENT if in_app else Notification.Status.PENDING,
-                        sent_at=created_at if in_app else None, **fields)
+    return Notification(
+        channel=channel,
+        created_at=created_at,
+        status=Notification.Status.SENT if in_app else Notification.Status.PENDING,
+        sent_at=created_at if in_app else None,
+        **fields,
+    )
 
 
 def _channels_for(user_ids: set[int]) -> dict[int, list[str]]:
@@ -221,7 +275,8 @@ def _sweep_batch(*, now: datetime, batch_size: int) -> SweepResult:
     chases = list(
         Chase.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(state=Chase.State.ACTIVE, next_due_at__lte=now)
-        .select_related("receipt", "message").order_by("next_due_at")[:batch_size]
+        .select_related("receipt", "message")
+        .order_by("next_due_at")[:batch_size]
     )
     if not chases:
         return result
@@ -229,14 +284,22 @@ def _sweep_batch(*, now: datetime, batch_size: int) -> SweepResult:
     # Deputies of the posts involved, in order; stand-ins already made (a deputy may answer).
     post_ids = {c.post_id for c in chases if c.post_id}
     deputies: dict[int, list[tuple[int, int]]] = {}
-    for post_id, rank, uid in PostDeputy.objects.filter(
-            post_id__in=post_ids, staff__is_active=True, staff__user__is_active=True,
-            staff__user__isnull=False).order_by("rank").values_list("post_id", "rank", "staff__user_id"):
+    for post_id, rank, uid in (
+        PostDeputy.objects.filter(
+            post_id__in=post_ids,
+            staff__is_active=True,
+            staff__user__is_active=True,
+            staff__user__isnull=False,
+        )
+        .order_by("rank")
+        .values_list("post_id", "rank", "staff__user_id")
+    ):
         deputies.setdefault(post_id, []).append((rank, uid))
     answered = {
         (chase_id): (read_at, acked_at)
-        for chase_id, read_at, acked_at in StandIn.objects.filter(chase__in=chases).filter(
-            Q(read_at__isnull=False) | Q(acked_at__isnull=False)).values_list("chase_id", "read_at", "acked_at")
+        for chase_id, read_at, acked_at in StandIn.objects.filter(chase__in=chases)
+        .filter(Q(read_at__isnull=False) | Q(acked_at__isnull=False))
+        .values_list("chase_id", "read_at", "acked_at")
     }
     targets: dict[int, set[int]] = {}  # chase id -> user ids to notify this step
     kinds: dict[int, str] = {}
@@ -247,8 +310,12 @@ def _sweep_batch(*, now: datetime, batch_size: int) -> SweepResult:
         receipt = chase.receipt
         stop_read = policy["stop_on"] == "read"
         deputy_answer = answered.get(chase.pk)
-        if (receipt.acked_at or (stop_read and receipt.read_at) or chase.message.deleted_at
-                or (deputy_answer and (deputy_answer[1] or stop_read))):
+        if (
+            receipt.acked_at
+            or (stop_read and receipt.read_at)
+            or chase.message.deleted_at
+            or (deputy_answer and (deputy_answer[1] or stop_read))
+        ):
             chase.state = Chase.State.CANCELLED if chase.message.deleted_at else Chase.State.COVERED
             chase.covered_at, chase.next_due_at = now, None
             result.covered += 1
@@ -265,8 +332,14 @@ def _sweep_batch(*, now: datetime, batch_size: int) -> SweepResult:
             result.reminders += 1
             continue
         chain = deputies.get(chase.post_id, []) if policy["use_deputies"] else []
-        nxt = next(((rank, uid) for rank, uid in chain if rank > chase.deputy_rank
-                    and uid != receipt.user_id), None)
+        nxt = next(
+            (
+                (rank, uid)
+                for rank, uid in chain
+                if rank > chase.deputy_rank and uid != receipt.user_id
+            ),
+            None,
+        )
         if nxt is not None:
             chase.deputy_rank = nxt[0]
             new_standins.append(StandIn(chase=chase, deputy_id=nxt[1], rank=nxt[0]))
@@ -286,22 +359,40 @@ def _sweep_batch(*, now: datetime, batch_size: int) -> SweepResult:
         chase = by_id[chase_id]
         for uid in users:
             for channel in channels[uid]:
-                notes.append(notification_new(
-                    message_id=chase.message_id, chase_id=chase_id, step=chase.step, user_id=uid,
-                    kind=kinds[chase_id], channel=channel, created_at=now))
+                notes.append(
+                    notification_new(
+                        message_id=chase.message_id,
+                        chase_id=chase_id,
+                        step=chase.step,
+                        user_id=uid,
+                        kind=kinds[chase_id],
+                        channel=channel,
+                        created_at=now,
+                    )
+                )
     Notification.objects.bulk_create(notes, batch_size=1000, ignore_conflicts=True)
-    created = list(Notification.objects.filter(
-        chase_id__in=list(targets), created_at=now).values_list(
-        "id", "user_id", "channel", "kind", "message_id", "chase_id"))
+    created = list(
+        Notification.objects.filter(chase_id__in=list(targets), created_at=now).values_list(
+            "id", "user_id", "channel", "kind", "message_id", "chase_id"
+        )
+    )
     result.reports = _report_unreached(message_ids=touched_messages, now=now)
-    outbound = [nid for nid, _u, channel, *_rest in created if channel != Notification.Channel.IN_APP]
+    outbound = [
+        nid for nid, _u, channel, *_rest in created if channel != Notification.Channel.IN_APP
+    ]
     result.notification_ids = outbound
     _after_commit_delivery(created, outbound)
-    events.send_events_on_commit([
-        (events.ChaseChanged(group=group_id, message=message_id),
-         [events.channel_group("watch", group_id), events.channel_group("usr", sender_id)])
-        for message_id, group_id, sender_id in Message.objects.filter(
-            pk__in=touched_messages).values_list("id", "group_id", "sender_id")])
+    events.send_events_on_commit(
+        [
+            (
+                events.ChaseChanged(group=group_id, message=message_id),
+                [events.channel_group("watch", group_id), events.channel_group("usr", sender_id)],
+            )
+            for message_id, group_id, sender_id in Message.objects.filter(
+                pk__in=touched_messages
+            ).values_list("id", "group_id", "sender_id")
+        ]
+    )
     return result
 
 
@@ -329,19 +420,37 @@ def _report_unreached(*, message_ids: set[int], now: datetime) -> int:
         if not unreached.exists():
             continue
         claimed = Message.objects.filter(pk=message_id, unreached_reported_at__isnull=True).update(
-            unreached_reported_at=now)
+            unreached_reported_at=now
+        )
         if not claimed:
             continue
         message = Message.objects.get(pk=message_id)
         recipients = {message.sender_id} | set(crisis_office_user_ids())
-        names = list(unreached.values_list("receipt__user__staff__family_name",
-                                           "receipt__user__staff__given_name", "post__name"))
-        detail = "、".join(f"{post or ''} {fam or ''} {giv or ''}".strip() for fam, giv, post in names)[:300]
+        names = list(
+            unreached.values_list(
+                "receipt__user__staff__family_name",
+                "receipt__user__staff__given_name",
+                "post__name",
+            )
+        )
+        detail = "、".join(
+            f"{post or ''} {fam or ''} {giv or ''}".strip() for fam, giv, post in names
+        )[:300]
         channels = _channels_for(recipients)
-        notes = [notification_new(message_id=message_id, chase=None, step=0, user_id=uid,
-                                  kind=Notification.Kind.UNREACHED, channel=ch, created_at=now,
-                                  detail=detail)
-                 for uid in recipients for ch in channels[uid]]
+        notes = [
+            notification_new(
+                message_id=message_id,
+                chase=None,
+                step=0,
+                user_id=uid,
+                kind=Notification.Kind.UNREACHED,
+                channel=ch,
+                created_at=now,
+                detail=detail,
+            )
+            for uid in recipients
+            for ch in channels[uid]
+        ]
         made = Notification.objects.bulk_create(notes)
         rows = [(n.pk, n.user_id, n.channel, n.kind, n.message_id, None) for n in made]
         _after_commit_delivery(rows, [n.pk for n in made if n.channel != "inapp" and n.pk])
@@ -358,18 +467,26 @@ def crisis_office_user_ids() -> list[int]:
     unit = OrgUnit.objects.filter(code=code).first()
     if unit is None:
         return []
-    return list(Staff.objects.filter(unit__path__startswith=unit.path, is_active=True,
-                                     user__is_active=True).values_list("user_id", flat=True))
+    return list(
+        Staff.objects.filter(
+            unit__path__startswith=unit.path, is_active=True, user__is_active=True
+        ).values_list("user_id", flat=True)
+    )
 
 
 def _after_commit_delivery(rows: list[tuple], outbound: list[int]) -> None:
     """In-app reminders go over the channel layer (one hop for the whole batch); push and
     e-mail to a Celery task."""
-    events.send_events_on_commit([
-        (events.Reminder(notification=nid, kind=kind, message=message_id),
-         [events.channel_group("usr", uid)])
-        for nid, uid, channel, kind, message_id, _chase in rows
-        if channel == Notification.Channel.IN_APP])
+    events.send_events_on_commit(
+        [
+            (
+                events.Reminder(notification=nid, kind=kind, message=message_id),
+                [events.channel_group("usr", uid)],
+            )
+            for nid, uid, channel, kind, message_id, _chase in rows
+            if channel == Notification.Channel.IN_APP
+        ]
+    )
     if outbound:
         from .tasks import notifications_deliver_task
 
@@ -385,5 +502,8 @@ def _chase_event_by_id(message_id: int) -> None:
 def _chase_event(message: Message) -> None:
     events.send_event_on_commit(
         events.ChaseChanged(group=message.group_id, message=message.pk),
-        groups=[events.channel_group("watch", message.group_id),
-                events.channel_group("usr", message.sender_id)])
+        groups=[
+            events.channel_group("watch", message.group_id),
+            events.channel_group("usr", message.sender_id),
+        ],
+    )

@@ -19,17 +19,21 @@ class SendForm(forms.Form):
 
 
 class AddMemberForm(forms.Form):
-    post = forms.ModelChoiceField(queryset=Post.objects.order_by("sort_order", "code"),
-                                  required=False, label=_("Post"))
+    post = forms.ModelChoiceField(
+        queryset=Post.objects.order_by("sort_order", "code"), required=False, label=_("Post")
+    )
     employee_number = forms.CharField(required=False, max_length=20, label=_("Employee number"))
-    role = forms.ChoiceField(choices=GroupMembership.Role.choices, label=_("Role"),
-                             initial=GroupMembership.Role.MEMBER)
+    role = forms.ChoiceField(
+        choices=GroupMembership.Role.choices, label=_("Role"), initial=GroupMembership.Role.MEMBER
+    )
 
     def clean(self):
         data = super().clean()
         number = (data.get("employee_number") or "").strip()
         if bool(data.get("post")) == bool(number):
-            raise forms.ValidationError(_("Choose a post or enter an employee number (one of the two)."))
+            raise forms.ValidationError(
+                _("Choose a post or enter an employee number (one of the two).")
+            )
         if number:
             staff = Staff.objects.filter(employee_number=number, is_active=True).first()
             if staff is None:

@@ -8,13 +8,22 @@ class PolicyForm(forms.Form):
     """Minutes in the form, seconds in the database (tests and drills use short delays)."""
 
     enabled = forms.BooleanField(label=_("Chase unanswered instructions"), required=False)
-    stop_on = forms.ChoiceField(label=_("Stop chasing when the member has"),
-                                choices=EscalationPolicy.StopOn.choices)
-    first_after = forms.FloatField(label=_("First reminder after (minutes)"), min_value=0.02, max_value=1440)
-    repeat_every = forms.FloatField(label=_("Repeat every (minutes)"), min_value=0.02, max_value=1440)
+    stop_on = forms.ChoiceField(
+        label=_("Stop chasing when the member has"), choices=EscalationPolicy.StopOn.choices
+    )
+    first_after = forms.FloatField(
+        label=_("First reminder after (minutes)"), min_value=0.02, max_value=1440
+    )
+    repeat_every = forms.FloatField(
+        label=_("Repeat every (minutes)"), min_value=0.02, max_value=1440
+    )
     repeat_count = forms.IntegerField(label=_("Number of repeats"), min_value=0, max_value=20)
-    use_deputies = forms.BooleanField(label=_("Then hand it to the post's deputies, in order"), required=False)
-    deputy_wait = forms.FloatField(label=_("Each deputy has (minutes)"), min_value=0.02, max_value=1440)
+    use_deputies = forms.BooleanField(
+        label=_("Then hand it to the post's deputies, in order"), required=False
+    )
+    deputy_wait = forms.FloatField(
+        label=_("Each deputy has (minutes)"), min_value=0.02, max_value=1440
+    )
 
     def __init__(self, *args, initial=None, **kwargs):
         if initial:
@@ -34,5 +43,7 @@ class NotificationSettingsForm(forms.ModelForm):
     class Meta:
         model = NotificationSettings
         fields = ["push", "email"]
-        labels = {"push": _("Push notifications on this phone or browser"),
-                  "email": _("E-mail to my work address")}
+        labels = {
+            "push": _("Push notifications on this phone or browser"),
+            "email": _("E-mail to my work address"),
+        }

@@ -24,7 +24,11 @@ class CommandGroup(models.Model):
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     unit = models.ForeignKey(
-        OrgUnit, verbose_name=_("unit"), null=True, blank=True, on_delete=models.PROTECT,
+        OrgUnit,
+        verbose_name=_("unit"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="command_groups",
     )
     description = models.CharField(_("description"), max_length=300, blank=True)
@@ -57,11 +61,19 @@ class GroupMembership(models.Model):
 
     group = models.ForeignKey(CommandGroup, on_delete=models.CASCADE, related_name="memberships")
     post = models.ForeignKey(
-        Post, verbose_name=_("post"), null=True, blank=True, on_delete=models.PROTECT,
+        Post,
+        verbose_name=_("post"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="group_memberships",
     )
     staff = models.ForeignKey(
-        Staff, verbose_name=_("staff member"), null=True, blank=True, on_delete=models.PROTECT,
+        Staff,
+        verbose_name=_("staff member"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="group_memberships",
     )
     role = models.CharField(_("role"), max_length=10, choices=Role.choices, default=Role.MEMBER)
@@ -127,7 +139,9 @@ class Message(models.Model):
         ordering = ["group", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["group", "seq"], name="message_unique_group_seq"),
-            models.UniqueConstraint(fields=["sender", "client_id"], name="message_unique_client_id"),
+            models.UniqueConstraint(
+                fields=["sender", "client_id"], name="message_unique_client_id"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -159,7 +173,6 @@ class MessageVersion(models.Model):
         return f"{self.message_id} v{self.version} {self.action}"
 
 
-
 def attachment_path(instance: Attachment, filename: str) -> str:
     return f"attachments/{instance.group_id}/{uuid.uuid4().hex}"
 
@@ -182,6 +195,7 @@ class Attachment(models.Model):
     def __str__(self) -> str:
         return self.original_name
 
+
 class Receipt(models.Model):
     """One per (message, expected recipient), created when the message is sent. Read and
     acknowledgement times fill in later; the rows are part of the public record."""
@@ -190,7 +204,9 @@ class Receipt(models.Model):
     group = models.ForeignKey(CommandGroup, on_delete=models.PROTECT, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     # Through which post the person was addressed (null: as an individual member).
-    post = models.ForeignKey(Post, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    post = models.ForeignKey(
+        Post, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     read_at = models.DateTimeField(null=True, blank=True)
     acked_at = models.DateTimeField(null=True, blank=True)
 
@@ -207,7 +223,6 @@ class Receipt(models.Model):
         return f"{self.message_id}/{self.user_id}"
 
 
-
 # --- escalation (issue: reminders, deputies, push/e-mail) -------------------------------------
 class EscalationPolicy(models.Model):
     """How a group chases unanswered instructions of one priority. Instructions copy the policy
@@ -220,8 +235,9 @@ class EscalationPolicy(models.Model):
     group = models.ForeignKey(CommandGroup, on_delete=models.CASCADE, related_name="policies")
     priority = models.CharField(_("priority"), max_length=10, choices=Message.Priority.choices)
     enabled = models.BooleanField(_("chase unanswered instructions"), default=True)
-    stop_on = models.CharField(_("stop chasing when"), max_length=4, choices=StopOn.choices,
-                               default=StopOn.ACK)
+    stop_on = models.CharField(
+        _("stop chasing when"), max_length=4, choices=StopOn.choices, default=StopOn.ACK
+    )
     first_after = models.PositiveIntegerField(_("first reminder after (seconds)"), default=300)
     repeat_every = models.PositiveIntegerField(_("repeat every (seconds)"), default=300)
     repeat_count = models.PositiveSmallIntegerField(_("repeat reminders"), default=2)
@@ -234,12 +250,15 @@ class EscalationPolicy(models.Model):
         verbose_name_plural = _("escalation policies")
         constraints = [
             models.UniqueConstraint(fields=["group", "priority"], name="policy_unique_priority"),
-            models.CheckConstraint(condition=models.Q(first_after__gte=1, repeat_every__gte=1,
-                                                      deputy_wait__gte=1), name="policy_positive"),
+            models.CheckConstraint(
+                condition=models.Q(first_after__gte=1, repeat_every__gte=1, deputy_wait__gte=1),
+                name="policy_positive",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.group_id}/{self.priority}"
+
 
 class Chase(models.Model):
     """The chase of one addressed seat (a post, or an individual member) for one instruction.
@@ -253,32 +272,39 @@ class Chase(models.Model):
 
     message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="chases")
     receipt = models.OneToOneField(Receipt, on_delete=models.PROTECT, related_name="chase")
-    post = models.ForeignKey(Post, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    post = models.ForeignKey(
+        Post, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
     step = models.PositiveSmallIntegerField(default=0)  # steps fired so far
     reminders = models.PositiveSmallIntegerField(default=0)
     deputy_rank = models.PositiveSmallIntegerField(default=0)  # 0: no deputy engaged yet
     next_due_at = models.DateTimeField(null=True, blank=True)
-    covered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.PROTECT, related_name="+")
+    covered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     covered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             # The sweep's only query: active chases whose next step is due.
-            models.Index(fields=["next_due_at"], condition=models.Q(state="active"),
-                         name="chase_due_idx"),
+            models.Index(
+                fields=["next_due_at"], condition=models.Q(state="active"), name="chase_due_idx"
+            ),
             models.Index(fields=["message", "state"], name="chase_message_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.message_id}/{self.receipt_id} {self.state}"
 
+
 class StandIn(models.Model):
     """A deputy handed an instruction because the post holder did not respond."""
 
     chase = models.ForeignKey(Chase, on_delete=models.PROTECT, related_name="stand_ins")
-    deputy = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stand_ins")
+    deputy = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stand_ins"
+    )
     rank = models.PositiveSmallIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
@@ -289,6 +315,7 @@ class StandIn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chase_id} #{self.rank} {self.deputy_id}"
+
 
 class Notification(models.Model):
     """One reminder, escalation or final report to one person on one channel. These rows are
@@ -313,10 +340,12 @@ class Notification(models.Model):
         FAILED = "failed", _("Failed")
         SKIPPED = "skipped", _("No address")
 
-    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.PROTECT,
-                                related_name="notifications")
-    chase = models.ForeignKey(Chase, null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="notifications")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications"
+    )
+    chase = models.ForeignKey(
+        Chase, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications"
+    )
     step = models.PositiveSmallIntegerField(default=0)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=12, choices=Kind.choices)
@@ -329,24 +358,30 @@ class Notification(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["chase", "step", "user", "channel"],
-                                    name="notification_once_per_step"),
+            models.UniqueConstraint(
+                fields=["chase", "step", "user", "channel"], name="notification_once_per_step"
+            ),
         ]
         indexes = [
             models.Index(fields=["message", "created_at"], name="notification_timeline_idx"),
             # Push/e-mail rows not yet sent: the sweep re-queues stale ones (a lost task).
-            models.Index(fields=["created_at"], condition=models.Q(status="pending"),
-                         name="notification_pending_idx"),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status="pending"),
+                name="notification_pending_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.channel} → {self.user_id}"
 
+
 class PushSubscription(models.Model):
     """A browser's Web Push endpoint (the installed PWA or a browser tab)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="push_subscriptions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_subscriptions"
+    )
     endpoint = models.URLField(max_length=1000, unique=True)
     p256dh = models.CharField(max_length=200)
     auth = models.CharField(max_length=100)
@@ -358,11 +393,13 @@ class PushSubscription(models.Model):
     def __str__(self) -> str:
         return f"{self.user_id} {self.endpoint[:40]}"
 
+
 class NotificationSettings(models.Model):
     """Which channels a person gets reminders on. In-app is always on."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                                related_name="notification_settings")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_settings"
+    )
     push = models.BooleanField(_("push notifications"), default=True)
     email = models.BooleanField(_("e-mail"), default=True)
 

@@ -54,8 +54,9 @@ def vapid_keys():
         vapid = Vapid.from_pem(_vapid_file().read_bytes())
     else:
         return None, ""
-    raw = vapid.public_key.public_bytes(serialization.Encoding.X962,
-                                        serialization.PublicFormat.UncompressedPoint)
+    raw = vapid.public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
     return vapid, base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
@@ -63,19 +64,33 @@ def _texts(note: Notification) -> tuple[str, str, str]:
     """(title, body, url) in the recipient's language."""
     message = note.message
     if note.kind == Notification.Kind.TEST:
-        return _("Honbu test notification"), _("Notifications reach this device."), "/messages/notifications/"
+        return (
+            _("Honbu test notification"),
+            _("Notifications reach this device."),
+            "/messages/notifications/",
+        )
     url = f"/messages/g/{message.group_id}/#msg-{message.seq}"
     excerpt = (message.body or "")[:80]
     if note.kind == Notification.Kind.ESCALATION:
         stand_in = StandIn.objects.filter(chase_id=note.chase_id, deputy_id=note.user_id).first()
         holder = note.chase.receipt.user.display_name() if note.chase_id else ""
         url = f"/messages/standin/{stand_in.pk}/" if stand_in else url
-        return (_("Standing in for %(holder)s") % {"holder": holder},
-                f"{message.sender_name}: {excerpt}", url)
+        return (
+            _("Standing in for %(holder)s") % {"holder": holder},
+            f"{message.sender_name}: {excerpt}",
+            url,
+        )
     if note.kind == Notification.Kind.UNREACHED:
-        return (_("Still unreached: %(names)s") % {"names": note.detail[:120]},
-                f"{message.sender_name}: {excerpt}", f"/messages/m/{message.pk}/receipts/")
-    return (_("Reminder: please respond to this instruction"), f"{message.sender_name}: {excerpt}", url)
+        return (
+            _("Still unreached: %(names)s") % {"names": note.detail[:120]},
+            f"{message.sender_name}: {excerpt}",
+            f"/messages/m/{message.pk}/receipts/",
+        )
+    return (
+        _("Reminder: please respond to this instruction"),
+        f"{message.sender_name}: {excerpt}",
+        url,
+    )
 
 
 def notifications_stale_pending(*, older_than: float = 60, limit: int = 1000) -> list[int]:
@@ -85,25 +100,39 @@ def notifications_stale_pending(*, older_than: float = 60, limit: int = 1000) ->
     from . import clock
 
     cutoff = clock.now() - timedelta(seconds=older_than)
-    return list(Notification.objects.filter(status=Notification.Status.PENDING, created_at__lt=cutoff)
-                .order_by("id").values_list("id", flat=True)[:limit])
+    return list(
+        Notification.objects.filter(status=Notification.Status.PENDING, created_at__lt=cutoff)
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
 
 
 def notification_deliver(*, notification_id: int) -> str:
-    claimed = Notification.objects.filter(pk=notification_id, status=Notification.Status.PENDING).update(
-        status=Notification.Status.SENDING)
+    claimed = Notification.objects.filter(
+        pk=notification_id, status=Notification.Status.PENDING
+    ).update(status=Notification.Status.SENDING)
     if not claimed:
         return "already"
-    note = Notification.objects.select_related("message", "user", "chase__receipt__user").get(pk=notification_id)
+    note = Notification.objects.select_related("message", "user", "chase__receipt__user").get(
+        pk=notification_id
+    )
     with translation.override(note.user.language or settings.LANGUAGE_CODE):
         title, body, url = _texts(note)
         if note.channel == Notification.Channel.PUSH:
-            status, detail = _push(note, {"title": title, "body": body, "url": url,
-                                          "tag": f"honbu-{note.message_id or 'test'}"})
+            status, detail = _push(
+                note,
+                {
+                    "title": title,
+                    "body": body,
+                    "url": url,
+                    "tag": f"honbu-{note.message_id or 'test'}",
+                },
+            )
         else:
             status, detail = _email(note, title, body, url)
     Notification.objects.filter(pk=note.pk).update(
-        status=status, detail=detail[:300], sent_at=timezone.now() if status == "sent" else None)
+        status=status, detail=detail[:300], sent_at=timezone.now() if status == "sent" else None
+    )
     return status
 
 
@@ -118,11 +147,21 @@ def _push(note: Notification, payload: dict) -> tuple[str, str]:
     errors = []
     for sub in subs:
         try:
-            webpush(subscription_info={"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}},
-                    data=json.dumps(payload, ensure_ascii=False), vapid_private_key=vapid,
-                    vapid_claims={"sub": settings.HONBU_VAPID_SUBJECT}, ttl=3600, timeout=10)
+            webpush(
+                subscription_info={
+                    "endpoint": sub.endpoint,
+                    "keys": {"p256dh": sub.p256dh, "auth": sub.auth},
+                },
+                data=json.dumps(payload, ensure_ascii=False),
+                vapid_private_key=vapid,
+                vapid_claims={"sub": settings.HONBU_VAPID_SUBJECT},
+                ttl=3600,
+                timeout=10,
+            )
             ok += 1
-            PushSubscription.objects.filter(pk=sub.pk).update(last_success_at=timezone.now(), failures=0)
+            PushSubscription.objects.filter(pk=sub.pk).update(
+                last_success_at=timezone.now(), failures=0
+            )
         except WebPushException as exc:
             code = getattr(exc.response, "status_code", None)
             if code in (404, 410):  # the browser dropped this subscription
@@ -142,8 +181,12 @@ def _email(note: Notification, title: str, body: str, url: str) -> tuple[str, st
     if not note.user.email:
         return Notification.Status.SKIPPED, "no e-mail address"
     base = settings.HONBU_PUBLIC_URL.rstrip("/")
-    send_mail(subject=f"[{settings.HONBU_SITE_NAME}] {title}", message=f"{body}\n\n{base}{url}\n",
-              from_email=None, recipient_list=[note.user.email])
+    send_mail(
+        subject=f"[{settings.HONBU_SITE_NAME}] {title}",
+        message=f"{body}\n\n{base}{url}\n",
+        from_email=None,
+        recipient_list=[note.user.email],
+    )
     return Notification.Status.SENT, note.user.email
 
 
@@ -159,13 +202,16 @@ def notification_test(*, user) -> list[int]:
     made = []
     with transaction.atomic():
         for channel in _channels_for({user.pk})[user.pk]:
-            note = notification_new(user=user, kind=Notification.Kind.TEST, channel=channel,
-                                    created_at=now)
+            note = notification_new(
+                user=user, kind=Notification.Kind.TEST, channel=channel, created_at=now
+            )
             note.save()
             made.append(note)
             if channel == "inapp":
-                events.send_event_on_commit(events.Reminder(notification=note.pk, kind="test", message=0),
-                                            groups=[events.channel_group("usr", user.pk)])
+                events.send_event_on_commit(
+                    events.Reminder(notification=note.pk, kind="test", message=0),
+                    groups=[events.channel_group("usr", user.pk)],
+                )
         outbound = [n.pk for n in made if n.channel != "inapp"]
         if outbound:
             transaction.on_commit(lambda: notifications_deliver_task.delay(outbound))

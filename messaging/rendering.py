@@ -32,7 +32,10 @@ def render_body(text: str) -> str:
     out.append(html.escape(text[pos:]))
     rendered = "".join(out).replace("\r\n", "\n").replace("\n", "<br>")
     return nh3.clean(
-        rendered, tags={"a", "br"}, attributes={"a": {"href"}}, url_schemes={"http", "https"},
+        rendered,
+        tags={"a", "br"},
+        attributes={"a": {"href"}},
+        url_schemes={"http", "https"},
         link_rel="noopener noreferrer nofollow",
     )
 
@@ -58,14 +61,25 @@ def message_dict(message: Message) -> dict[str, Any]:
         "edited": message.edited_at is not None,
         "deleted": deleted,
         "recipient_count": message.recipient_count,
-        "reply_to": None if reply is None else {
-            "id": reply.pk, "seq": reply.seq, "sender_name": reply.sender_name,
+        "reply_to": None
+        if reply is None
+        else {
+            "id": reply.pk,
+            "seq": reply.seq,
+            "sender_name": reply.sender_name,
             "excerpt": "" if reply.deleted_at else _BIDI.sub("", reply.body[:80]),
         },
-        "attachments": [] if deleted else [
-            {"id": a.pk, "name": a.original_name, "size": a.size, "is_image": a.is_image,
-             "url": f"/messages/attachments/{a.pk}/",
-             "thumb": f"/messages/attachments/{a.pk}/?thumb=1" if a.thumbnail else ""}
+        "attachments": []
+        if deleted
+        else [
+            {
+                "id": a.pk,
+                "name": a.original_name,
+                "size": a.size,
+                "is_image": a.is_image,
+                "url": f"/messages/attachments/{a.pk}/",
+                "thumb": f"/messages/attachments/{a.pk}/?thumb=1" if a.thumbnail else "",
+            }
             for a in message.attachments.all()
         ],
     }

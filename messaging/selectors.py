@@ -11,8 +11,11 @@ from directory.models import Post, Staff, User
 
 from .models import CommandGroup, GroupMembership, Message, Receipt
 
-ROLE_RANK = {GroupMembership.Role.OBSERVER: 0, GroupMembership.Role.MEMBER: 1,
-             GroupMembership.Role.COMMANDER: 2}
+ROLE_RANK = {
+    GroupMembership.Role.OBSERVER: 0,
+    GroupMembership.Role.MEMBER: 1,
+    GroupMembership.Role.COMMANDER: 2,
+}
 
 
 @dataclass(frozen=True)
@@ -27,8 +30,13 @@ def group_recipients(*, group: CommandGroup) -> dict[int, Recipient]:
     today) and individual staff, with accounts and active. Highest role wins."""
     out: dict[int, Recipient] = {}
     rows = GroupMembership.objects.filter(group=group).values_list(
-        "role", "post_id", "post__holder__user_id", "post__holder__is_active",
-        "post__holder__user__is_active", "staff__user_id", "staff__is_active",
+        "role",
+        "post_id",
+        "post__holder__user_id",
+        "post__holder__is_active",
+        "post__holder__user__is_active",
+        "staff__user_id",
+        "staff__is_active",
         "staff__user__is_active",
     )
     for role, post_id, p_uid, p_staff_ok, p_user_ok, s_uid, s_staff_ok, s_user_ok in rows:
@@ -40,7 +48,9 @@ def group_recipients(*, group: CommandGroup) -> dict[int, Recipient]:
             continue
         prev = out.get(uid)
         if prev is None or ROLE_RANK[role] > ROLE_RANK[prev.role]:
-            out[uid] = Recipient(uid, post_id if post_id is not None else (prev.post_id if prev else None), role)
+            out[uid] = Recipient(
+                uid, post_id if post_id is not None else (prev.post_id if prev else None), role
+            )
     return out
 
 
@@ -56,7 +66,8 @@ def _memberships_of(user: User):
     """The user's memberships: through a post they hold now, or individually (active only)."""
     return GroupMembership.objects.filter(
         Q(post__holder__user=user, post__holder__is_active=True)
-        | Q(staff__user=user, staff__is_active=True))
+        | Q(staff__user=user, staff__is_active=True)
+    )
 
 
 def user_group_role(*, user: User, group: CommandGroup) -> str | None:
@@ -71,8 +82,9 @@ def user_group_roles(*, user: User) -> dict[int, str]:
     if not (user.is_authenticated and user.is_active):
         return {}
     by_group: dict[int, list[str]] = {}
-    for group_id, role in _memberships_of(user).filter(group__is_active=True).values_list(
-            "group_id", "role"):
+    for group_id, role in (
+        _memberships_of(user).filter(group__is_active=True).values_list("group_id", "role")
+    ):
         by_group.setdefault(group_id, []).append(role)
     return {group_id: _best(roles) for group_id, roles in sorted(by_group.items())}
 
@@ -83,7 +95,9 @@ def user_can_read(*, user: User, group: CommandGroup) -> bool:
 
 def user_can_post(*, user: User, group: CommandGroup) -> bool:
     return user_group_role(user=user, group=group) in (
-        GroupMembership.Role.MEMBER, GroupMembership.Role.COMMANDER)
+        GroupMembership.Role.MEMBER,
+        GroupMembership.Role.COMMANDER,
+    )
 
 
 def user_can_instruct(*, user: User, group: CommandGroup) -> bool:
@@ -129,11 +143,17 @@ def user_group_list(*, user: User) -> list[GroupListItem]:
     wanted = [Q(group_id=g.pk, seq=g.last_seq) for g in groups.values() if g.last_seq]
     last = {m.group_id: m for m in Message.objects.filter(_or_q(wanted))} if wanted else {}
     items = [
-        GroupListItem(group=g, unread=unread.get(g.pk, 0), last_message=last.get(g.pk),
-                      title=group_title(group=g, user=user))
+        GroupListItem(
+            group=g,
+            unread=unread.get(g.pk, 0),
+            last_message=last.get(g.pk),
+            title=group_title(group=g, user=user),
+        )
         for g in groups.values()
     ]
-    items.sort(key=lambda i: (-(i.unread > 0), -(i.last_message.pk if i.last_message else 0), i.title))
+    items.sort(
+        key=lambda i: (-(i.unread > 0), -(i.last_message.pk if i.last_message else 0), i.title)
+    )
     return items
 
 
@@ -154,15 +174,19 @@ def group_title(*, group: CommandGroup, user: User) -> str:
 
 def messages_after(*, group: CommandGroup, after_seq: int, limit: int = 200) -> list[Message]:
     return list(
-        Message.objects.filter(group=group, seq__gt=after_seq).order_by("seq")
-        .select_related("reply_to").prefetch_related("attachments")[:limit]
+        Message.objects.filter(group=group, seq__gt=after_seq)
+        .order_by("seq")
+        .select_related("reply_to")
+        .prefetch_related("attachments")[:limit]
     )
 
 
 def messages_latest(*, group: CommandGroup, limit: int = 50) -> list[Message]:
     rows = list(
-        Message.objects.filter(group=group).order_by("-seq")
-        .select_related("reply_to").prefetch_related("attachments")[:limit]
+        Message.objects.filter(group=group)
+        .order_by("-seq")
+        .select_related("reply_to")
+        .prefetch_related("attachments")[:limit]
     )
     rows.reverse()
     return rows
@@ -178,14 +202,22 @@ class ReceiptCounts:
 
 def receipt_counts(*, message_ids: list[int]) -> list[ReceiptCounts]:
     rows = (
-        Receipt.objects.filter(message_id__in=message_ids).values("message_id")
-        .annotate(total=Count("id"), read=Count("id", filter=Q(read_at__isnull=False)),
-                  acked=Count("id", filter=Q(acked_at__isnull=False)))
+        Receipt.objects.filter(message_id__in=message_ids)
+        .values("message_id")
+        .annotate(
+            total=Count("id"),
+            read=Count("id", filter=Q(read_at__isnull=False)),
+            acked=Count("id", filter=Q(acked_at__isnull=False)),
+        )
     )
     by_id = {r["message_id"]: r for r in rows}
     return [
-        ReceiptCounts(mid, by_id.get(mid, {}).get("total", 0), by_id.get(mid, {}).get("read", 0),
-                      by_id.get(mid, {}).get("acked", 0))
+        ReceiptCounts(
+            mid,
+            by_id.get(mid, {}).get("total", 0),
+            by_id.get(mid, {}).get("read", 0),
+            by_id.get(mid, {}).get("acked", 0),
+        )
         for mid in message_ids
     ]
 
@@ -202,8 +234,14 @@ class ReceiptRow:
 
 def receipt_rows(*, message: Message) -> list[ReceiptRow]:
     rows = Receipt.objects.filter(message=message).values_list(
-        "user_id", "user__staff__family_name", "user__staff__given_name", "user__staff__unit__name",
-        "post__name", "read_at", "acked_at", "user__username",
+        "user_id",
+        "user__staff__family_name",
+        "user__staff__given_name",
+        "user__staff__unit__name",
+        "post__name",
+        "read_at",
+        "acked_at",
+        "user__username",
     )
     out = [
         ReceiptRow(uid, f"{fam} {giv}" if fam else uname, unit or "", post or "", read_at, acked_at)
@@ -216,10 +254,16 @@ def unread_counts(*, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
     """Unread counts for many (user id, group id) at once (a batch of reads): one query."""
     if not pairs:
         return {}
-    rows = (Receipt.objects.filter(user_id__in={u for u, _g in pairs},
-                                   group_id__in={g for _u, g in pairs}, read_at__isnull=True)
-            .values("user_id", "group_id").annotate(n=Count("id"))
-            .values_list("user_id", "group_id", "n"))
+    rows = (
+        Receipt.objects.filter(
+            user_id__in={u for u, _g in pairs},
+            group_id__in={g for _u, g in pairs},
+            read_at__isnull=True,
+        )
+        .values("user_id", "group_id")
+        .annotate(n=Count("id"))
+        .values_list("user_id", "group_id", "n")
+    )
     found = {(u, g): n for u, g, n in rows}
     return {pair: found.get(pair, 0) for pair in pairs}
 
@@ -246,11 +290,22 @@ class ChaseRow:
     status: str  # a single word for the UI: acked, read, escalated, reminded, unreached, waiting
 
     def as_json(self) -> dict:
-        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}
+        return {
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()
+        }
 
 
-def _chase_status(*, message: Message, user_id: int, read_at, acked_at, state: str,
-                  covered_by_id: int | None, reminders: int, stand_in: bool) -> str:
+def _chase_status(
+    *,
+    message: Message,
+    user_id: int,
+    read_at,
+    acked_at,
+    state: str,
+    covered_by_id: int | None,
+    reminders: int,
+    stand_in: bool,
+) -> str:
     """One word for where a member stands with an instruction (the order of the checks is
     the precedence)."""
     if acked_at:
@@ -268,18 +323,33 @@ def _chase_status(*, message: Message, user_id: int, read_at, acked_at, state: s
     return "read" if read_at else "waiting"
 
 
-CHASE_ORDER = {"unreached": 0, "escalated": 1, "reminded": 2, "waiting": 3, "read": 4, "covered": 5,
-               "acked": 6}
+CHASE_ORDER = {
+    "unreached": 0,
+    "escalated": 1,
+    "reminded": 2,
+    "waiting": 3,
+    "read": 4,
+    "covered": 5,
+    "acked": 6,
+}
 
 
 def chase_rows(*, message: Message) -> list[ChaseRow]:
     from .models import Chase, StandIn
 
-    receipts = list(Receipt.objects.filter(message=message).select_related(
-        "user__staff__unit", "post"))
-    chases = {c.receipt_id: c for c in Chase.objects.filter(message=message).select_related("covered_by__staff")}
+    receipts = list(
+        Receipt.objects.filter(message=message).select_related("user__staff__unit", "post")
+    )
+    chases = {
+        c.receipt_id: c
+        for c in Chase.objects.filter(message=message).select_related("covered_by__staff")
+    }
     deputies = {}
-    for s in StandIn.objects.filter(chase__message=message).select_related("deputy__staff").order_by("rank"):
+    for s in (
+        StandIn.objects.filter(chase__message=message)
+        .select_related("deputy__staff")
+        .order_by("rank")
+    ):
         deputies[s.chase_id] = s  # the highest rank engaged so far wins
     rows = []
     for r in receipts:
@@ -287,17 +357,30 @@ def chase_rows(*, message: Message) -> list[ChaseRow]:
         chase = chases.get(r.pk)
         stand_in = deputies.get(chase.pk) if chase else None
         status = _chase_status(
-            message=message, user_id=r.user_id, read_at=r.read_at, acked_at=r.acked_at,
-            state=chase.state if chase else "", covered_by_id=chase.covered_by_id if chase else None,
-            reminders=chase.reminders if chase else 0, stand_in=stand_in is not None)
-        rows.append(ChaseRow(
-            name=staff.full_name if staff else r.user.get_username(),
-            post=r.post.name if r.post else "", unit=staff.unit.name if staff else "",
-            read_at=r.read_at, acked_at=r.acked_at, reminders=chase.reminders if chase else 0,
-            deputy=stand_in.deputy.display_name() if stand_in else "",
-            deputy_rank=stand_in.rank if stand_in else 0, state=chase.state if chase else "",
-            covered_by=chase.covered_by.display_name() if chase and chase.covered_by_id else "",
-            status=status))
+            message=message,
+            user_id=r.user_id,
+            read_at=r.read_at,
+            acked_at=r.acked_at,
+            state=chase.state if chase else "",
+            covered_by_id=chase.covered_by_id if chase else None,
+            reminders=chase.reminders if chase else 0,
+            stand_in=stand_in is not None,
+        )
+        rows.append(
+            ChaseRow(
+                name=staff.full_name if staff else r.user.get_username(),
+                post=r.post.name if r.post else "",
+                unit=staff.unit.name if staff else "",
+                read_at=r.read_at,
+                acked_at=r.acked_at,
+                reminders=chase.reminders if chase else 0,
+                deputy=stand_in.deputy.display_name() if stand_in else "",
+                deputy_rank=stand_in.rank if stand_in else 0,
+                state=chase.state if chase else "",
+                covered_by=chase.covered_by.display_name() if chase and chase.covered_by_id else "",
+                status=status,
+            )
+        )
     rows.sort(key=lambda row: (CHASE_ORDER[row.status], row.post == "", row.post, row.name))
     return rows
 
@@ -310,13 +393,35 @@ def chase_summary(*, message: Message) -> dict[str, int]:
 
     engaged = set(StandIn.objects.filter(chase__message=message).values_list("chase_id", flat=True))
     out = dict.fromkeys(CHASE_ORDER, 0) | {"chased": 0}
-    for user_id, read_at, acked_at, chase_id, state, covered_by_id, reminders in (
-            Receipt.objects.filter(message=message).values_list(
-                "user_id", "read_at", "acked_at", "chase__id", "chase__state",
-                "chase__covered_by_id", "chase__reminders")):
-        out[_chase_status(message=message, user_id=user_id, read_at=read_at, acked_at=acked_at,
-                          state=state or "", covered_by_id=covered_by_id,
-                          reminders=reminders or 0, stand_in=chase_id in engaged)] += 1
+    for (
+        user_id,
+        read_at,
+        acked_at,
+        chase_id,
+        state,
+        covered_by_id,
+        reminders,
+    ) in Receipt.objects.filter(message=message).values_list(
+        "user_id",
+        "read_at",
+        "acked_at",
+        "chase__id",
+        "chase__state",
+        "chase__covered_by_id",
+        "chase__reminders",
+    ):
+        out[
+            _chase_status(
+                message=message,
+                user_id=user_id,
+                read_at=read_at,
+                acked_at=acked_at,
+                state=state or "",
+                covered_by_id=covered_by_id,
+                reminders=reminders or 0,
+                stand_in=chase_id in engaged,
+            )
+        ] += 1
         out["chased"] += bool(state)
     return out
 
@@ -325,21 +430,35 @@ def chase_timeline(*, message: Message):
     """Every reminder, escalation and report sent for the instruction: who, channel, when."""
     from .models import Notification
 
-    return list(Notification.objects.filter(message=message).select_related("user__staff").order_by(
-        "created_at", "id"))
+    return list(
+        Notification.objects.filter(message=message)
+        .select_related("user__staff")
+        .order_by("created_at", "id")
+    )
 
 
 def chase_timeline_json(*, message: Message) -> list[dict]:
-    return [{"at": n.created_at.isoformat(), "kind": n.kind, "channel": n.channel,
-             "to": n.user.display_name(), "status": n.status, "detail": n.detail}
-            for n in chase_timeline(message=message)]
+    return [
+        {
+            "at": n.created_at.isoformat(),
+            "kind": n.kind,
+            "channel": n.channel,
+            "to": n.user.display_name(),
+            "status": n.status,
+            "detail": n.detail,
+        }
+        for n in chase_timeline(message=message)
+    ]
 
 
 def user_stand_ins(*, user: User, open_only: bool = True):
     from .models import StandIn
 
-    qs = StandIn.objects.filter(deputy=user).select_related(
-        "chase__message__group", "chase__post", "chase__receipt__user__staff").order_by("-created_at")
+    qs = (
+        StandIn.objects.filter(deputy=user)
+        .select_related("chase__message__group", "chase__post", "chase__receipt__user__staff")
+        .order_by("-created_at")
+    )
     if open_only:
         qs = qs.filter(chase__state="active")
     return list(qs[:50])
@@ -348,7 +467,12 @@ def user_stand_ins(*, user: User, open_only: bool = True):
 def user_waiting_instructions(*, user: User, limit: int = 20) -> list[Receipt]:
     """Instructions addressed to the user that still ask for their acknowledgement."""
     return list(
-        Receipt.objects.filter(user=user, acked_at__isnull=True, message__requires_ack=True,
-                               message__deleted_at__isnull=True)
-        .select_related("message__group").order_by("-message__created_at")[:limit]
+        Receipt.objects.filter(
+            user=user,
+            acked_at__isnull=True,
+            message__requires_ack=True,
+            message__deleted_at__isnull=True,
+        )
+        .select_related("message__group")
+        .order_by("-message__created_at")[:limit]
     )

@@ -49,7 +49,9 @@ def group_create(
     group = CommandGroup(name=name, kind=kind, unit=unit, description=description, created_by=actor)
     group.full_clean()
     group.save()
-    audit_record(actor=actor, action="group.create", target=group, data={"name": name, "kind": kind})
+    audit_record(
+        actor=actor, action="group.create", target=group, data={"name": name, "kind": kind}
+    )
     return group
 
 
@@ -60,8 +62,12 @@ def _check_manage(group: CommandGroup, actor: User | None) -> None:
 
 @transaction.atomic
 def group_add_member(
-    *, group: CommandGroup, actor: User | None, post: Post | None = None,
-    staff: Staff | None = None, role: str = GroupMembership.Role.MEMBER,
+    *,
+    group: CommandGroup,
+    actor: User | None,
+    post: Post | None = None,
+    staff: Staff | None = None,
+    role: str = GroupMembership.Role.MEMBER,
 ) -> GroupMembership:
     """Add a post or an individual, or change their role. ``actor=None`` is the system."""
     _check_manage(group, actor)
@@ -69,17 +75,25 @@ def group_add_member(
         raise ValidationError({"role": _("Unknown role.")})
     lookup = {"post": post} if post is not None else {"staff": staff}
     membership, created = GroupMembership.objects.get_or_create(
-        group=group, **lookup, defaults={"role": role})
+        group=group, **lookup, defaults={"role": role}
+    )
     if not created and membership.role == role:
         return membership
     previous = None if created else membership.role
     membership.role = role
     membership.full_clean()
     membership.save()
-    audit_record(actor=actor, action="group.member_add" if created else "group.member_role",
-                 target=group, data={"post": post.pk if post else None,
-                                     "staff": staff.pk if staff else None,
-                                     "role": role, "previous": previous})
+    audit_record(
+        actor=actor,
+        action="group.member_add" if created else "group.member_role",
+        target=group,
+        data={
+            "post": post.pk if post else None,
+            "staff": staff.pk if staff else None,
+            "role": role,
+            "previous": previous,
+        },
+    )
     _membership_event(group, membership)
     return membership
 
@@ -98,9 +112,12 @@ def _membership_event(group: CommandGroup, membership: GroupMembership) -> None:
 def group_remove_member(*, membership: GroupMembership, actor: User | None) -> None:
     group = membership.group
     _check_manage(group, actor)
-    audit_record(actor=actor, action="group.member_remove", target=group,
-                 data={"post": membership.post_id, "staff": membership.staff_id,
-                       "role": membership.role})
+    audit_record(
+        actor=actor,
+        action="group.member_remove",
+        target=group,
+        data={"post": membership.post_id, "staff": membership.staff_id, "role": membership.role},
+    )
     _membership_event(group, membership)
     membership.delete()
 
@@ -125,11 +142,15 @@ def direct_conversation_get_or_create(*, me: User, other: Staff) -> CommandGroup
     try:
         with transaction.atomic():
             group = CommandGroup.objects.create(
-                name=f"{mine.full_name} / {other.full_name}", kind=CommandGroup.Kind.DIRECT,
-                direct_key=key, created_by=me)
+                name=f"{mine.full_name} / {other.full_name}",
+                kind=CommandGroup.Kind.DIRECT,
+                direct_key=key,
+                created_by=me,
+            )
             for person in (mine, other):
-                GroupMembership.objects.create(group=group, staff=person,
-                                               role=GroupMembership.Role.MEMBER)
+                GroupMembership.objects.create(
+                    group=group, staff=person, role=GroupMembership.Role.MEMBER
+                )
             return group
     except IntegrityError:  # the other person opened it at the same moment
         return CommandGroup.objects.get(direct_key=key)
@@ -143,10 +164,17 @@ class SendResult:
 
 
 def message_send(
-    *, group: CommandGroup, sender: User, body: str, client_id: uuid.UUID | str,
-    kind: str = Message.Kind.MESSAGE, priority: str = Message.Priority.NORMAL,
-    requires_ack: bool = False, reply_to_id: int | None = None,
-    attachments: Sequence = (), escalation: dict | None = None,
+    *,
+    group: CommandGroup,
+    sender: User,
+    body: str,
+    client_id: uuid.UUID | str,
+    kind: str = Message.Kind.MESSAGE,
+    priority: str = Message.Priority.NORMAL,
+    requires_ack: bool = False,
+    reply_to_id: int | None = None,
+    attachments: Sequence = (),
+    escalation: dict | None = None,
 ) -> SendResult:
     """Store the message with the group's next sequence number, then broadcast after commit.
 
@@ -197,15 +225,27 @@ def message_send(
             recipients = selectors.group_recipients(group=locked)
             recipients.pop(sender.pk, None)
             message = Message.objects.create(
-                group=locked, seq=locked.last_seq, client_id=client_id, sender=sender,
+                group=locked,
+                seq=locked.last_seq,
+                client_id=client_id,
+                sender=sender,
                 sender_name=staff.full_name if staff else sender.get_username(),
                 sender_post_name=post[0].name if post else "",
-                kind=kind, priority=priority, requires_ack=requires_ack, reply_to=reply_to,
-                body=body, recipient_count=len(recipients),
+                kind=kind,
+                priority=priority,
+                requires_ack=requires_ack,
+                reply_to=reply_to,
+                body=body,
+                recipient_count=len(recipients),
             )
-            MessageVersion.objects.create(message=message, version=1, action="create", body=body, by=sender)
-            receipts_insert(message_id=message.pk, group_id=locked.pk,
-                            recipients=[(r.user_id, r.post_id) for r in recipients.values()])
+            MessageVersion.objects.create(
+                message=message, version=1, action="create", body=body, by=sender
+            )
+            receipts_insert(
+                message_id=message.pk,
+                group_id=locked.pk,
+                recipients=[(r.user_id, r.post_id) for r in recipients.values()],
+            )
             for upload in attachments:
                 from .attachments import attachment_store
 
@@ -217,7 +257,8 @@ def message_send(
             payload = message_dict(message)
             events.send_event_on_commit(
                 events.MessageNew(group=locked.pk, message=payload),
-                groups=[events.channel_group("grp", locked.pk)])
+                groups=[events.channel_group("grp", locked.pk)],
+            )
     except IntegrityError:
         # A concurrent retry with the same client id won the race: return its message.
         existing = Message.objects.filter(sender=sender, client_id=client_id).first()
@@ -252,11 +293,13 @@ def message_edit(*, message: Message, editor: User, body: str) -> Message:
     message.body = body
     message.edited_at = timezone.now()
     message.save(update_fields=["version", "body", "edited_at"])
-    MessageVersion.objects.create(message=message, version=message.version, action="edit",
-                                  body=body, by=editor)
+    MessageVersion.objects.create(
+        message=message, version=message.version, action="edit", body=body, by=editor
+    )
     events.send_event_on_commit(
         events.MessageUpdate(group=message.group_id, message=message_dict(message)),
-        groups=[events.channel_group("grp", message.group_id)])
+        groups=[events.channel_group("grp", message.group_id)],
+    )
     return message
 
 
@@ -268,11 +311,13 @@ def message_delete(*, message: Message, actor: User) -> Message:
     message.version += 1
     message.deleted_at = timezone.now()
     message.save(update_fields=["version", "deleted_at"])
-    MessageVersion.objects.create(message=message, version=message.version, action="delete",
-                                  body="", by=actor)
+    MessageVersion.objects.create(
+        message=message, version=message.version, action="delete", body="", by=actor
+    )
     events.send_event_on_commit(
         events.MessageUpdate(group=message.group_id, message=message_dict(message)),
-        groups=[events.channel_group("grp", message.group_id)])
+        groups=[events.channel_group("grp", message.group_id)],
+    )
     return message
 
 
@@ -284,16 +329,20 @@ def _receipt_events(group_id: int, user_id: int, message_ids: list[int], senders
     events.send_event_on_commit(
         events.ReceiptChanged(group=group_id, messages=message_ids),
         groups=[events.channel_group("watch", group_id)]
-        + [events.channel_group("usr", s) for s in sorted(senders)])
+        + [events.channel_group("usr", s) for s in sorted(senders)],
+    )
     _unread_events({(user_id, group_id)})
 
 
 def _unread_events(pairs: set[tuple[int, int]]) -> None:
     """Each reader's new unread count, to their own sockets (the group list's badges)."""
     counts = selectors.unread_counts(pairs=pairs)
-    events.send_events_on_commit([
-        (events.UnreadChanged(group=group_id, unread=n), [events.channel_group("usr", user_id)])
-        for (user_id, group_id), n in sorted(counts.items())])
+    events.send_events_on_commit(
+        [
+            (events.UnreadChanged(group=group_id, unread=n), [events.channel_group("usr", user_id)])
+            for (user_id, group_id), n in sorted(counts.items())
+        ]
+    )
 
 
 @transaction.atomic
@@ -328,9 +377,16 @@ def _mark_read(wanted: dict[tuple[int, int], int]) -> list[tuple]:
     cond = Q(pk__in=[])
     for (group_id, seq), user_ids in by_target.items():
         cond |= Q(group_id=group_id, message__seq__lte=seq, user_id__in=user_ids)
-    rows = list(Receipt.objects.filter(cond, read_at__isnull=True).values_list(
-        "id", "message_id", "message__sender_id", "message__escalation__stop_on", "user_id",
-        "group_id"))
+    rows = list(
+        Receipt.objects.filter(cond, read_at__isnull=True).values_list(
+            "id",
+            "message_id",
+            "message__sender_id",
+            "message__escalation__stop_on",
+            "user_id",
+            "group_id",
+        )
+    )
     if not rows:
         return []
     now = timezone.now()
@@ -344,7 +400,8 @@ def _mark_read(wanted: dict[tuple[int, int], int]) -> list[tuple]:
         events.send_event_on_commit(
             events.ReceiptChanged(group=group_id, messages=sorted(messages)),
             groups=[events.channel_group("watch", group_id)]
-            + [events.channel_group("usr", s) for s in sorted(senders)])
+            + [events.channel_group("usr", s) for s in sorted(senders)],
+        )
     _unread_events({(r[4], r[5]) for r in rows})
     readers: dict[int, list[int]] = {}
     for rid, _m, _s, stop_on, user_id, _g in rows:

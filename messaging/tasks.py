@@ -15,8 +15,12 @@ def escalation_sweep_task() -> dict:
     stale = notifications_stale_pending()
     if stale:
         notifications_deliver_task.delay(stale)
-    return {"processed": result.processed, "reminders": result.reminders,
-            "escalations": result.escalations, "unreached": result.unreached}
+    return {
+        "processed": result.processed,
+        "reminders": result.reminders,
+        "escalations": result.escalations,
+        "unreached": result.unreached,
+    }
 
 
 @shared_task(name="messaging.notifications_deliver_task", ignore_result=True)

@@ -18,12 +18,18 @@ urlpatterns = [
     path("g/<int:group_id>/policy/", views_notify.group_policy, name="group_policy"),
     path("standin/<int:standin_id>/", views_notify.standin_detail, name="standin_detail"),
     path("notifications/", views_notify.notification_settings, name="notification_settings"),
-    path("notifications/<int:notification_id>/open/", views_notify.notification_open,
-         name="notification_open"),
+    path(
+        "notifications/<int:notification_id>/open/",
+        views_notify.notification_open,
+        name="notification_open",
+    ),
     path("push/subscribe/", views_notify.push_subscribe, name="push_subscribe"),
     path("push/unsubscribe/", views_notify.push_unsubscribe, name="push_unsubscribe"),
     path("records/", views.records_index, name="records_index"),
     path("records/<int:group_id>/", views.records_group, name="records_group"),
-    re_path(r"^records/(?P<group_id>[0-9]+)/export\.(?P<fmt>csv|json)$", views.records_export,
-            name="records_export"),
+    re_path(
+        r"^records/(?P<group_id>[0-9]+)/export\.(?P<fmt>csv|json)$",
+        views.records_export,
+        name="records_export",
+    ),
 ]

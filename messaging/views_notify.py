@@ -23,8 +23,13 @@ MAX_ENDPOINT = 1000
 
 def standin_detail(request: HttpRequest, standin_id: int) -> HttpResponse:
     """A deputy handed an instruction: shown with "standing in for <holder>" and 了解."""
-    stand_in = StandIn.objects.select_related("chase__message", "chase__post",
-                                              "chase__receipt__user__staff").filter(pk=standin_id).first()
+    stand_in = (
+        StandIn.objects.select_related(
+            "chase__message", "chase__post", "chase__receipt__user__staff"
+        )
+        .filter(pk=standin_id)
+        .first()
+    )
     if stand_in is None or stand_in.deputy_id != request.user.pk:
         raise Http404
     if request.method == "POST":
@@ -32,19 +37,32 @@ def standin_detail(request: HttpRequest, standin_id: int) -> HttpResponse:
         flash.success(request, _("Acknowledged on behalf of the post."))
         return redirect("messaging:standin_detail", standin_id=stand_in.pk)
     if stand_in.read_at is None:
-        stand_in = escalation.standin_respond(user=request.user, stand_in=stand_in, acknowledge=False)
+        stand_in = escalation.standin_respond(
+            user=request.user, stand_in=stand_in, acknowledge=False
+        )
     message = stand_in.chase.message
-    return render(request, "messaging/standin.html", {
-        "stand_in": stand_in, "message": message, "m": message_dict(message),
-        "holder": stand_in.chase.receipt.user.display_name(), "post": stand_in.chase.post,
-        "chase": stand_in.chase})
+    return render(
+        request,
+        "messaging/standin.html",
+        {
+            "stand_in": stand_in,
+            "message": message,
+            "m": message_dict(message),
+            "holder": stand_in.chase.receipt.user.display_name(),
+            "post": stand_in.chase.post,
+            "chase": stand_in.chase,
+        },
+    )
 
 
 def message_chase(request: HttpRequest, message_id: int) -> HttpResponse:
     """Per member: read / acknowledged / reminded ×n / escalated to deputy / unreached."""
     message = Message.objects.select_related("group").filter(pk=message_id).first()
-    if message is None or not selectors.user_can_read(user=request.user, group=message.group) and \
-            not selectors.user_is_records_admin(user=request.user):
+    if (
+        message is None
+        or not selectors.user_can_read(user=request.user, group=message.group)
+        and not selectors.user_is_records_admin(user=request.user)
+    ):
         raise Http404
     if not selectors.user_can_see_receipts(user=request.user, message=message):
         raise PermissionDenied
@@ -52,11 +70,23 @@ def message_chase(request: HttpRequest, message_id: int) -> HttpResponse:
         return JsonResponse({"message": message.pk, **selectors.chase_summary(message=message)})
     rows = selectors.chase_rows(message=message)
     if request.GET.get("format") == "json":
-        return JsonResponse({"message": message.pk, "rows": [r.as_json() for r in rows],
-                             "timeline": selectors.chase_timeline_json(message=message)})
-    return render(request, "messaging/_chase.html" if request.GET.get("partial") else "messaging/chase.html",
-                  {"message": message, "group": message.group, "rows": rows,
-                   "timeline": selectors.chase_timeline(message=message)})
+        return JsonResponse(
+            {
+                "message": message.pk,
+                "rows": [r.as_json() for r in rows],
+                "timeline": selectors.chase_timeline_json(message=message),
+            }
+        )
+    return render(
+        request,
+        "messaging/_chase.html" if request.GET.get("partial") else "messaging/chase.html",
+        {
+            "message": message,
+            "group": message.group,
+            "rows": rows,
+            "timeline": selectors.chase_timeline(message=message),
+        },
+    )
 
 
 def group_policy(request: HttpRequest, group_id: int) -> HttpResponse:
@@ -64,9 +94,14 @@ def group_policy(request: HttpRequest, group_id: int) -> HttpResponse:
     can_edit = escalation.user_can_edit_policy(user=request.user, group=group)
     if not (can_edit or selectors.user_can_read(user=request.user, group=group)):
         raise Http404
-    forms = {p: PolicyForm(request.POST if request.POST.get("priority") == p else None,
-                           prefix=p, initial=escalation.policy_for(group=group, priority=p))
-             for p in Message.Priority.values}
+    forms = {
+        p: PolicyForm(
+            request.POST if request.POST.get("priority") == p else None,
+            prefix=p,
+            initial=escalation.policy_for(group=group, priority=p),
+        )
+        for p in Message.Priority.values
+    }
     if request.method == "POST":
         if not can_edit:
             raise PermissionDenied
@@ -74,16 +109,23 @@ def group_policy(request: HttpRequest, group_id: int) -> HttpResponse:
         form = forms.get(priority)
         if form is not None and form.is_valid():
             try:
-                escalation.policy_update(group=group, priority=priority, actor=request.user,
-                                         **form.policy())
+                escalation.policy_update(
+                    group=group, priority=priority, actor=request.user, **form.policy()
+                )
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
                 flash.success(request, _("The escalation policy was saved."))
                 return redirect("messaging:group_policy", group_id=group.pk)
-    return render(request, "messaging/policy.html", {
-        "group": group, "can_edit": can_edit,
-        "forms": [(Message.Priority(p).label, p, f) for p, f in forms.items()]})
+    return render(
+        request,
+        "messaging/policy.html",
+        {
+            "group": group,
+            "can_edit": can_edit,
+            "forms": [(Message.Priority(p).label, p, f) for p, f in forms.items()],
+        },
+    )
 
 
 def notification_settings(request: HttpRequest) -> HttpResponse:
@@ -98,9 +140,15 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
         flash.success(request, _("Your settings were saved."))
         return redirect("messaging:notification_settings")
     _vapid, public = vapid_keys()
-    return render(request, "messaging/notification_settings.html", {
-        "form": form, "vapid_public_key": public,
-        "devices": PushSubscription.objects.filter(user=request.user).count()})
+    return render(
+        request,
+        "messaging/notification_settings.html",
+        {
+            "form": form,
+            "vapid_public_key": public,
+            "devices": PushSubscription.objects.filter(user=request.user).count(),
+        },
+    )
 
 
 @require_POST
@@ -112,12 +160,25 @@ def push_subscribe(request: HttpRequest) -> JsonResponse:
         p256dh, auth = keys["p256dh"], keys["auth"]
     except (ValueError, KeyError, TypeError):
         return JsonResponse({"error": _("Invalid request.")}, status=400)
-    if not (isinstance(endpoint, str) and endpoint.startswith("https://") and len(endpoint) <= MAX_ENDPOINT
-            and isinstance(p256dh, str) and isinstance(auth, str) and len(p256dh) <= 200 and len(auth) <= 100):
+    if not (
+        isinstance(endpoint, str)
+        and endpoint.startswith("https://")
+        and len(endpoint) <= MAX_ENDPOINT
+        and isinstance(p256dh, str)
+        and isinstance(auth, str)
+        and len(p256dh) <= 200
+        and len(auth) <= 100
+    ):
         return JsonResponse({"error": _("Invalid request.")}, status=400)
     PushSubscription.objects.update_or_create(
-        endpoint=endpoint, defaults={"user": request.user, "p256dh": p256dh, "auth": auth,
-                                     "user_agent": request.headers.get("User-Agent", "")[:300]})
+        endpoint=endpoint,
+        defaults={
+            "user": request.user,
+            "p256dh": p256dh,
+            "auth": auth,
+            "user_agent": request.headers.get("User-Agent", "")[:300],
+        },
+    )
     return JsonResponse({"ok": True})
 
 
@@ -136,7 +197,11 @@ def notification_open(request: HttpRequest, notification_id: int) -> HttpRespons
     instruction in its group for a reminder, the lists for an unreached report."""
     from .models import Notification
 
-    note = Notification.objects.select_related("message").filter(pk=notification_id, user=request.user).first()
+    note = (
+        Notification.objects.select_related("message")
+        .filter(pk=notification_id, user=request.user)
+        .first()
+    )
     if note is None:
         raise Http404
     if note.kind == Notification.Kind.ESCALATION:

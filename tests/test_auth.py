@@ -65,9 +65,15 @@ def test_every_page_but_sign_in_requires_an_account(client):
 
 def test_no_self_sign_up(client):
     users_before = User.objects.count()
-    response = client.post(reverse("account_signup"), {
-        "username": "999999", "email": "new@example.jp", "password1": "x-Long-password-1",
-        "password2": "x-Long-password-1"})
+    response = client.post(
+        reverse("account_signup"),
+        {
+            "username": "999999",
+            "email": "new@example.jp",
+            "password1": "x-Long-password-1",
+            "password2": "x-Long-password-1",
+        },
+    )
     assert response.status_code == 200
     assert "account/signup_closed.html" in [t.name for t in response.templates]
     assert User.objects.count() == users_before
@@ -153,11 +159,18 @@ def test_idle_sessions_expire(client):
 
 def test_production_settings_refuse_to_start_without_a_secret_key():
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SECRET_KEY"}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings.production", DJANGO_ALLOWED_HOSTS="example.jp",
-               HONBU_PUBLIC_URL="https://example.jp")
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        DJANGO_ALLOWED_HOSTS="example.jp",
+        HONBU_PUBLIC_URL="https://example.jp",
+    )
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
-        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY must be set" in result.stderr

@@ -37,18 +37,34 @@ def test_no_string_in_the_code_is_missing_from_the_catalogue(tmp_path):
     if shutil.which("msgfmt") is None:
         pytest.fail("GNU gettext is needed for this check (apt-get install gettext)")
     copy = tmp_path / "src"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
-        ".venv", "var", ".git", "node_modules", "test-results", "__pycache__", "*.mo"))
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".venv", "var", ".git", "node_modules", "test-results", "__pycache__", "*.mo"
+        ),
+    )
     for domain in DOMAINS:
         args = ["-l", "ja", "--ignore=bench", "--ignore=tests", "--ignore=var", "--ignore=.venv"]
         if domain == "djangojs":
             args = ["-d", "djangojs", *args]
-        subprocess.run([sys.executable, "manage.py", "makemessages", *args], cwd=copy, check=True,
-                       capture_output=True, env={"DJANGO_SETTINGS_MODULE": "config.settings.test",
-                                                 "PATH": "/usr/bin:/bin",
-                                                 "HONBU_VAR_DIR": str(ROOT / "var" / "test")})
-        fresh = {e.msgid for e in polib.pofile(str(copy / "locale/ja/LC_MESSAGES" / f"{domain}.po"))}
-        known = {e.msgid for e in polib.pofile(str(_catalogue(domain))) if e.msgstr or e.msgstr_plural}
+        subprocess.run(
+            [sys.executable, "manage.py", "makemessages", *args],
+            cwd=copy,
+            check=True,
+            capture_output=True,
+            env={
+                "DJANGO_SETTINGS_MODULE": "config.settings.test",
+                "PATH": "/usr/bin:/bin",
+                "HONBU_VAR_DIR": str(ROOT / "var" / "test"),
+            },
+        )
+        fresh = {
+            e.msgid for e in polib.pofile(str(copy / "locale/ja/LC_MESSAGES" / f"{domain}.po"))
+        }
+        known = {
+            e.msgid for e in polib.pofile(str(_catalogue(domain))) if e.msgstr or e.msgstr_plural
+        }
         assert sorted(fresh - known) == [], f"untranslated {domain} strings"
 
 
@@ -73,7 +89,9 @@ def test_the_javascript_catalogue_is_cached_per_language(client, staff_user):
 
     client.force_login(staff_user)
     page = client.get(reverse("directory:search")).content.decode()
-    src = re.search(r'<script src="(/jsi18n/\?l=ja&amp;v=\d+)"', page).group(1).replace("&amp;", "&")
+    src = (
+        re.search(r'<script src="(/jsi18n/\?l=ja&amp;v=\d+)"', page).group(1).replace("&amp;", "&")
+    )
     first = client.get(src)
     assert "max-age=86400" in first["Cache-Control"]
     connected_ja = json.dumps("接続中")[1:-1]  # the catalogue is ASCII JSON: \u63a5\u7d9a\u4e2d
@@ -82,7 +100,9 @@ def test_the_javascript_catalogue_is_cached_per_language(client, staff_user):
     staff_user.language = "en"
     staff_user.save(update_fields=["language"])
     page = client.get(reverse("directory:search")).content.decode()
-    src_en = re.search(r'<script src="(/jsi18n/\?l=en&amp;v=\d+)"', page).group(1).replace("&amp;", "&")
+    src_en = (
+        re.search(r'<script src="(/jsi18n/\?l=en&amp;v=\d+)"', page).group(1).replace("&amp;", "&")
+    )
     english = client.get(src_en).content.decode()
     # English needs no catalogue (the source strings are English): above all, not the cached
     # Japanese one.

@@ -188,8 +188,10 @@ HONBU_MFA_REQUIRED_ROLES = env.list("HONBU_MFA_REQUIRED_ROLES", default=[])
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 10}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -242,16 +244,28 @@ LOGGING = {
 }
 HONBU_EDIT_WINDOW_MINUTES = env.int("HONBU_EDIT_WINDOW_MINUTES", default=15)
 HONBU_ATTACHMENT_MAX_BYTES = env.int("HONBU_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
-HONBU_ATTACHMENT_TYPES = env.list("HONBU_ATTACHMENT_TYPES", default=[
-    "image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf", "text/plain",
-    "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-])
+HONBU_ATTACHMENT_TYPES = env.list(
+    "HONBU_ATTACHMENT_TYPES",
+    default=[
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/heic",
+        "application/pdf",
+        "text/plain",
+        "text/csv",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ],
+)
 
 # --- escalation -------------------------------------------------------------------------------
 HONBU_SWEEP_SECONDS = env.float("HONBU_SWEEP_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE = {
-    "escalation-sweep": {"task": "messaging.escalation_sweep_task", "schedule": HONBU_SWEEP_SECONDS},
+    "escalation-sweep": {
+        "task": "messaging.escalation_sweep_task",
+        "schedule": HONBU_SWEEP_SECONDS,
+    },
 }
 # Who the "unreached" report goes to besides the sender: active accounts in this unit (and its
 # sub-units). The demo city's 危機管理室 is OSK-B01; set your crisis management office's code.

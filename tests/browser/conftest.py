@@ -115,6 +115,7 @@ def _screenshot_on_failure(request, pages: list[Page]) -> None:
 # Daphne runs in a subprocess on the test database that pytest-django created, sharing the
 # test Redis. Data must be committed to be seen: use `transactional_db`.
 
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -139,25 +140,39 @@ def asgi_server(django_db_setup, django_db_blocker) -> Iterator[str]:
         db_name = str(connection.settings_dict["NAME"])
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "HONBU_TEST_SERVE_DB": db_name,  # read by config/settings/test.py
-        "REDIS_URL": settings.REDIS_URL,  # the same Redis (channel layer) as the test process
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "HONBU_TEST_SERVE_DB": db_name,  # read by config/settings/test.py
+            "REDIS_URL": settings.REDIS_URL,  # the same Redis (channel layer) as the test process
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     log = tempfile.NamedTemporaryFile(prefix="honbu-daphne-", suffix=".log", delete=False)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "config.asgi:application"],
-        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "config.asgi:application",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 30
         while not _answers(port):
             if proc.poll() is not None or time.monotonic() > deadline:
                 output = Path(log.name).read_text(errors="replace")
-                pytest.fail(f"Daphne did not start (exit {proc.returncode}):\n{output}",
-                            pytrace=False)
+                pytest.fail(
+                    f"Daphne did not start (exit {proc.returncode}):\n{output}", pytrace=False
+                )
             time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -172,8 +187,9 @@ def asgi_server(django_db_setup, django_db_blocker) -> Iterator[str]:
 
 
 @pytest.fixture
-def asgi_phone(browser: Browser, asgi_server: str, transactional_db,
-               request) -> Iterator[Callable[..., Page]]:
+def asgi_phone(
+    browser: Browser, asgi_server: str, transactional_db, request
+) -> Iterator[Callable[..., Page]]:
     """Open phones (each its own browser context: own cookies, own network) on the ASGI server.
 
     ``asgi_phone()`` gives a page; ``asgi_phone(user=u)`` one already signed in as ``u``
@@ -186,8 +202,15 @@ def asgi_phone(browser: Browser, asgi_server: str, transactional_db,
         context.set_default_timeout(10_000)
         contexts.append(context)
         if user is not None:
-            context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
-                                  "value": session_for(user), "url": asgi_server}])
+            context.add_cookies(
+                [
+                    {
+                        "name": settings.SESSION_COOKIE_NAME,
+                        "value": session_for(user),
+                        "url": asgi_server,
+                    }
+                ]
+            )
         page = context.new_page()
         pages.append(page)
         return page

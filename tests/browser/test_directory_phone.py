@@ -1,4 +1,5 @@
-"""A staff member on a 360-px phone: sign in, find a colleague by kana as they type, open the profile."""
+"""A staff member on a 360-px phone: sign in, find a colleague by kana as they type, open the
+profile."""
 
 from __future__ import annotations
 
@@ -17,22 +18,49 @@ PASSWORD = "correct-horse-battery"  # UserFactory's password
 @pytest.fixture
 def directory(transactional_db) -> dict:
     city = OrgUnitFactory(code="C", name="大阪市", kana="おおさかし", kind=OrgUnit.Kind.CITY)
-    bureau = OrgUnitFactory(code="B", name="危機管理室", kana="ききかんりしつ",
-                            kind=OrgUnit.Kind.BUREAU, parent=city)
-    section = OrgUnitFactory(code="S", name="危機管理課", kana="ききかんりか",
-                             kind=OrgUnit.Kind.SECTION, parent=bureau)
-    ward = OrgUnitFactory(code="W", name="北区役所", kana="きたくやくしょ",
-                          kind=OrgUnit.Kind.WARD, parent=city)
-    me = StaffFactory(employee_number="123456", family_name="佐藤", given_name="花子",
-                      family_kana="さとう", given_kana="はなこ", unit=section,
-                      user=UserFactory(username="123456"))
-    holder = StaffFactory(employee_number="200001", family_name="髙橋", given_name="健一",
-                          family_kana="たかはし", given_kana="けんいち", unit=bureau,
-                          job_title="危機管理監")
-    first = StaffFactory(employee_number="200002", family_name="鈴木", given_name="一郎",
-                         family_kana="すずき", given_kana="いちろう", unit=section)
-    second = StaffFactory(employee_number="200003", family_name="田中", given_name="美咲",
-                          family_kana="たなか", given_kana="みさき", unit=ward)
+    bureau = OrgUnitFactory(
+        code="B", name="危機管理室", kana="ききかんりしつ", kind=OrgUnit.Kind.BUREAU, parent=city
+    )
+    section = OrgUnitFactory(
+        code="S", name="危機管理課", kana="ききかんりか", kind=OrgUnit.Kind.SECTION, parent=bureau
+    )
+    ward = OrgUnitFactory(
+        code="W", name="北区役所", kana="きたくやくしょ", kind=OrgUnit.Kind.WARD, parent=city
+    )
+    me = StaffFactory(
+        employee_number="123456",
+        family_name="佐藤",
+        given_name="花子",
+        family_kana="さとう",
+        given_kana="はなこ",
+        unit=section,
+        user=UserFactory(username="123456"),
+    )
+    holder = StaffFactory(
+        employee_number="200001",
+        family_name="髙橋",
+        given_name="健一",
+        family_kana="たかはし",
+        given_kana="けんいち",
+        unit=bureau,
+        job_title="危機管理監",
+    )
+    first = StaffFactory(
+        employee_number="200002",
+        family_name="鈴木",
+        given_name="一郎",
+        family_kana="すずき",
+        given_kana="いちろう",
+        unit=section,
+    )
+    second = StaffFactory(
+        employee_number="200003",
+        family_name="田中",
+        given_name="美咲",
+        family_kana="たなか",
+        given_kana="みさき",
+        unit=ward,
+    )
     post = PostFactory(code="HQ-CM", name="防災監", kana="ぼうさいかん", unit=bureau, holder=holder)
     services.post_set_deputies(post=post, deputies=[first, second], actor=None)
     return {"me": me, "holder": holder}
@@ -85,7 +113,9 @@ def test_find_a_colleague_by_kana_on_a_phone(phone: Page, directory):
     deputies = post.locator("ol.deputies > li")
     expect(deputies.locator(".rank-no")).to_have_text(["1", "2"])
     expect(deputies.locator(".name")).to_have_text(["鈴木 一郎", "田中 美咲"])
-    expect(deputies.locator(".sub")).to_have_text([re.compile("^危機管理課"), re.compile("^北区役所")])
+    expect(deputies.locator(".sub")).to_have_text(
+        [re.compile("^危機管理課"), re.compile("^北区役所")]
+    )
     message = phone.locator("form button.btn", has_text="メッセージを送る")
     expect(message).to_be_visible()
     assert message.bounding_box()["height"] >= 48

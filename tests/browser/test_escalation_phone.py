@@ -41,8 +41,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 INSTRUCTION = "北区の住民を3階以上へ避難させてください"
 # The group's urgent policy, shortened: the first reminder after 2 s, no repeat, then deputy 1
 # 5 s later (long enough for the page to show "reminded"), deputy 2 only after 60 s (never here).
-POLICY = {"enabled": True, "stop_on": "ack", "first_after": 2, "repeat_every": 5,
-          "repeat_count": 0, "use_deputies": True, "deputy_wait": 60}
+POLICY = {
+    "enabled": True,
+    "stop_on": "ack",
+    "first_after": 2,
+    "repeat_every": 5,
+    "repeat_count": 0,
+    "use_deputies": True,
+    "deputy_wait": 60,
+}
 LIVE = 30_000  # ms to wait for a step of the chase to reach a page
 
 # Run before Celery in each subprocess: a watchdog kills the process group if the test process
@@ -66,19 +73,28 @@ class Service:
     """``celery -A config <args>`` in its own process group, on the test database and Redis."""
 
     def __init__(self, name: str, args: list[str], *, log_dir: Path) -> None:
-        env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test",
-                   REDIS_URL=settings.REDIS_URL,
-                   HONBU_TEST_SERVE_DB=str(connection.settings_dict["NAME"]),
-                   HONBU_TEST_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
-                   HONBU_SWEEP_SECONDS="1", HONBU_TEST_PARENT_PID=str(os.getpid()),
-                   PYTHONUNBUFFERED="1")
+        env = dict(
+            os.environ,
+            DJANGO_SETTINGS_MODULE="config.settings.test",
+            REDIS_URL=settings.REDIS_URL,
+            HONBU_TEST_SERVE_DB=str(connection.settings_dict["NAME"]),
+            HONBU_TEST_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
+            HONBU_SWEEP_SECONDS="1",
+            HONBU_TEST_PARENT_PID=str(os.getpid()),
+            PYTHONUNBUFFERED="1",
+        )
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-c", MAIN, "-A", "config", *args],
-                                     cwd=settings.BASE_DIR, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", MAIN, "-A", "config", *args],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -105,9 +121,26 @@ def celery_services(transactional_db, tmp_path, request) -> Iterator[list[Servic
     started: list[Service] = []
     try:
         queue = settings.CELERY_TASK_DEFAULT_QUEUE
-        started.append(Service("worker", [
-            "worker", "--pool", "prefork", "--concurrency", "2", "-Q", queue, "--without-gossip",
-            "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"], log_dir=tmp_path))
+        started.append(
+            Service(
+                "worker",
+                [
+                    "worker",
+                    "--pool",
+                    "prefork",
+                    "--concurrency",
+                    "2",
+                    "-Q",
+                    queue,
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                log_dir=tmp_path,
+            )
+        )
         token = uuid.uuid4().hex
         healthcheck_task.delay(token)
         deadline = time.monotonic() + 60
@@ -115,9 +148,21 @@ def celery_services(transactional_db, tmp_path, request) -> Iterator[list[Servic
             assert started[0].alive(), f"the Celery worker exited:\n{started[0].output()}"
             assert time.monotonic() < deadline, f"no Celery worker:\n{started[0].output()}"
             time.sleep(0.1)
-        started.append(Service("beat", [
-            "beat", "-s", str(tmp_path / "beat-schedule"), "--scheduler",
-            "celery.beat.PersistentScheduler", "--loglevel", "WARNING"], log_dir=tmp_path))
+        started.append(
+            Service(
+                "beat",
+                [
+                    "beat",
+                    "-s",
+                    str(tmp_path / "beat-schedule"),
+                    "--scheduler",
+                    "celery.beat.PersistentScheduler",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                log_dir=tmp_path,
+            )
+        )
         yield started
     finally:
         for service in started:
@@ -156,12 +201,14 @@ def hq(transactional_db) -> HQ:
     ward_head = _person("200002", "北野", "区長")
     deputy1 = _person("200003", "副島", "副区長")
     deputy2 = _person("200004", "総田", "課長")
-    group = services.group_create(name="大阪市災害対策本部", kind=CommandGroup.Kind.HEADQUARTERS,
-                                  actor=None)
+    group = services.group_create(
+        name="大阪市災害対策本部", kind=CommandGroup.Kind.HEADQUARTERS, actor=None
+    )
     mayor_post = PostFactory(name="本部長", holder=mayor.staff)
     ward_post = PostFactory(name="北区長", holder=ward_head.staff)
-    directory_services.post_set_deputies(post=ward_post, deputies=[deputy1.staff, deputy2.staff],
-                                         actor=None)
+    directory_services.post_set_deputies(
+        post=ward_post, deputies=[deputy1.staff, deputy2.staff], actor=None
+    )
     services.group_add_member(group=group, post=mayor_post, role="commander", actor=None)
     services.group_add_member(group=group, post=ward_post, role="member", actor=None)
     escalation.policy_update(group=group, priority="urgent", actor=mayor, **POLICY)
@@ -196,7 +243,8 @@ def js_text(page: Page, msgid: str, *args) -> str:
 
 
 def test_unanswered_instruction_is_reminded_then_escalated_to_deputy_live(
-        asgi_phone, hq: HQ, celery_services):
+    asgi_phone, hq: HQ, celery_services
+):
     # Given the ward head's and the first deputy's phones left open on their home pages
     ward = asgi_phone(user=hq.ward_head)
     ward.goto("/")
@@ -207,7 +255,8 @@ def test_unanswered_instruction_is_reminded_then_escalated_to_deputy_live(
     mayor.goto(hq.chat_url)
     expect(mayor.locator("#chat")).to_have_attribute("data-conn", "online")
     expect(mayor.locator("#policy-link")).to_have_attribute(
-        "href", f"/messages/g/{hq.group.pk}/policy/")
+        "href", f"/messages/g/{hq.group.pk}/policy/"
+    )
     mark_loaded(mayor)
 
     # When the mayor sends an urgent instruction asking for 了解, chasing until 了解 (the
@@ -260,9 +309,15 @@ def test_unanswered_instruction_is_reminded_then_escalated_to_deputy_live(
     assert_no_horizontal_scroll(status)
     # and the chat card's summary says one post is with a deputy
     expect(summary).to_have_attribute("data-escalated", "1", timeout=LIVE)
-    expect(summary).to_have_text(" · ".join([js_text(mayor, "Reminding %s", 0),
-                                             js_text(mayor, "Deputy %s", 1),
-                                             js_text(mayor, "Unreached %s", 0)]))
+    expect(summary).to_have_text(
+        " · ".join(
+            [
+                js_text(mayor, "Reminding %s", 0),
+                js_text(mayor, "Deputy %s", 1),
+                js_text(mayor, "Unreached %s", 0),
+            ]
+        )
+    )
     shot(status, "4-escalated")
     shot(mayor, "5-chat-card")
 
@@ -298,14 +353,22 @@ def test_unanswered_instruction_is_reminded_then_escalated_to_deputy_live(
     # And the database agrees: one reminder to the ward head, the first deputy only, covered
     chase = Chase.objects.get(message=message)
     assert (chase.state, chase.reminders, chase.deputy_rank, chase.covered_by_id) == (
-        "covered", 1, 1, hq.deputy1.pk)
+        "covered",
+        1,
+        1,
+        hq.deputy1.pk,
+    )
     assert list(StandIn.objects.filter(chase=chase).values_list("deputy_id", "rank")) == [
-        (hq.deputy1.pk, 1)]
+        (hq.deputy1.pk, 1)
+    ]
     in_app = Notification.objects.filter(message=message, channel="inapp")
-    assert sorted(in_app.values_list("kind", "user_id")) == sorted([
-        ("reminder", hq.ward_head.pk), ("escalation", hq.deputy1.pk)])
+    assert sorted(in_app.values_list("kind", "user_id")) == sorted(
+        [("reminder", hq.ward_head.pk), ("escalation", hq.deputy1.pk)]
+    )
 
     # When the mayor taps the chat card's summary, it opens the per-member status
     summary.tap()
     expect(mayor).to_have_url(re.compile(rf"/messages/m/{message.pk}/chase/$"))
-    expect(mayor.locator(".chase-row[data-post='北区長']")).to_have_attribute("data-status", "covered")
+    expect(mayor.locator(".chase-row[data-post='北区長']")).to_have_attribute(
+        "data-status", "covered"
+    )

@@ -50,10 +50,14 @@ def live_hq(transactional_db) -> LiveHQ:
     mayor = _member("100001", "大阪", "市長")
     ward_head = _member("100002", "北野", "区長")
     bureau_head = _member("100003", "建部", "局長")
-    group = services.group_create(name="大阪市災害対策本部", kind=CommandGroup.Kind.HEADQUARTERS,
-                                  actor=None)
-    for name, user, role in [("本部長", mayor, "commander"), ("北区長", ward_head, "member"),
-                             ("建設局長", bureau_head, "member")]:
+    group = services.group_create(
+        name="大阪市災害対策本部", kind=CommandGroup.Kind.HEADQUARTERS, actor=None
+    )
+    for name, user, role in [
+        ("本部長", mayor, "commander"),
+        ("北区長", ward_head, "member"),
+        ("建設局長", bureau_head, "member"),
+    ]:
         post = PostFactory(name=name, holder=user.staff)
         services.group_add_member(group=group, post=post, role=role, actor=None)
     return LiveHQ(group, mayor, ward_head, bureau_head)
@@ -170,9 +174,14 @@ def test_reply_written_offline_is_delivered_once_when_back_online(asgi_phone, li
     expect(ward.locator("#messages li.msg", has_text=REPLY)).to_have_count(1)
     expect(mayor.locator("#messages li.msg", has_text=REPLY)).to_have_count(1)
     assert Message.objects.filter(group=live_hq.group, body=REPLY).count() == 1
-    assert ward.evaluate("localStorage.length") == 0 or ward.evaluate(
-        "Object.keys(localStorage).filter(k => k.startsWith('honbu.outbox')"
-        " && JSON.parse(localStorage[k]).length).length") == 0
+    assert (
+        ward.evaluate("localStorage.length") == 0
+        or ward.evaluate(
+            "Object.keys(localStorage).filter(k => k.startsWith('honbu.outbox')"
+            " && JSON.parse(localStorage[k]).length).length"
+        )
+        == 0
+    )
     assert_no_horizontal_scroll(ward)
     assert_no_horizontal_scroll(mayor)
 
@@ -210,8 +219,10 @@ def test_sender_edits_then_deletes_and_the_record_keeps_every_version(asgi_phone
     expect(mayor.locator("li.msg.deleted")).to_contain_text("削除されました")
     message = Message.objects.get(group=live_hq.group)
     assert list(message.versions.values_list("action", "body")) == [
-        ("create", "第1報：北区役所に本部設置"), ("edit", "第1報（訂正）：北区民センターに本部設置"),
-        ("delete", "")]
+        ("create", "第1報：北区役所に本部設置"),
+        ("edit", "第1報（訂正）：北区民センターに本部設置"),
+        ("delete", ""),
+    ]
     assert_no_horizontal_scroll(ward)
 
 

@@ -17,8 +17,9 @@ BASE = "https://honbu.city.example.jp/"
 def test_issue_with_initial_password_creates_a_working_account(admin_user):
     person = StaffFactory(employee_number="123456", email="Taro.Yamada@City.example.jp")
 
-    [issued] = services.account_issue(staff=[person], method="password", role=User.Role.HQ_MEMBER,
-                                      actor=admin_user, base_url=BASE)
+    [issued] = services.account_issue(
+        staff=[person], method="password", role=User.Role.HQ_MEMBER, actor=admin_user, base_url=BASE
+    )
 
     person.refresh_from_db()
     user = person.user
@@ -39,8 +40,14 @@ def test_issue_with_invitation_link_lets_the_person_set_a_password(
     person = StaffFactory(employee_number="200001")
 
     with django_capture_on_commit_callbacks(execute=True):
-        [issued] = services.account_issue(staff=[person], method="invitation", role=User.Role.STAFF,
-                                          actor=admin_user, base_url=BASE, send_invitation_email=True)
+        [issued] = services.account_issue(
+            staff=[person],
+            method="invitation",
+            role=User.Role.STAFF,
+            actor=admin_user,
+            base_url=BASE,
+            send_invitation_email=True,
+        )
 
     user = issued.user
     assert not user.has_usable_password() and issued.password == ""
@@ -51,7 +58,9 @@ def test_issue_with_invitation_link_lets_the_person_set_a_password(
     response = client.get(path, follow=True)
     assert response.status_code == 200
     form_url = response.redirect_chain[-1][0] if response.redirect_chain else path
-    response = client.post(form_url, {"password1": "Kasumi-gaseki-2026", "password2": "Kasumi-gaseki-2026"})
+    response = client.post(
+        form_url, {"password1": "Kasumi-gaseki-2026", "password2": "Kasumi-gaseki-2026"}
+    )
     assert response.status_code == 302
     assert authenticate(username="200001", password="Kasumi-gaseki-2026") == user
 
@@ -64,8 +73,13 @@ def test_issue_skips_people_who_cannot_get_an_account_and_says_why(admin_user):
     fine = StaffFactory()
     users_before = User.objects.count()
 
-    results = services.account_issue(staff=[has_account, inactive, clash, fine], method="password",
-                                     role=User.Role.STAFF, actor=admin_user, base_url=BASE)
+    results = services.account_issue(
+        staff=[has_account, inactive, clash, fine],
+        method="password",
+        role=User.Role.STAFF,
+        actor=admin_user,
+        base_url=BASE,
+    )
 
     reasons = {r.staff.pk: r.skipped_reason for r in results}
     assert reasons[has_account.pk] == str(services.ERR_ALREADY_HAS_ACCOUNT)
@@ -80,16 +94,23 @@ def test_issue_skips_people_who_cannot_get_an_account_and_says_why(admin_user):
 
 def test_initial_password_must_be_changed_before_anything_else(client):
     person = StaffFactory(employee_number="300001")
-    [issued] = services.account_issue(staff=[person], method="password", role=User.Role.STAFF,
-                                      actor=None, base_url=BASE)
+    [issued] = services.account_issue(
+        staff=[person], method="password", role=User.Role.STAFF, actor=None, base_url=BASE
+    )
     client.post(reverse("account_login"), {"login": "300001", "password": issued.password})
 
     response = client.get(reverse("directory:search"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("account_change_password"))
 
-    response = client.post(reverse("account_change_password"), {
-        "oldpassword": issued.password, "password1": "Namba-Umeda-77", "password2": "Namba-Umeda-77"})
+    response = client.post(
+        reverse("account_change_password"),
+        {
+            "oldpassword": issued.password,
+            "password1": "Namba-Umeda-77",
+            "password2": "Namba-Umeda-77",
+        },
+    )
     assert response.status_code == 302
     issued.user.refresh_from_db()
     assert issued.user.must_change_password is False
@@ -110,7 +131,9 @@ def test_admin_action_shows_options_then_returns_onboarding_sheets(client, admin
     assert b'name="apply"' in options.content
     assert User.objects.filter(staff__in=people).count() == 0  # nothing issued yet
 
-    sheet = _action_post(client, people, apply="1", method="password", role="hq_member", output="sheet")
+    sheet = _action_post(
+        client, people, apply="1", method="password", role="hq_member", output="sheet"
+    )
     assert sheet.status_code == 200
     body = sheet.content.decode()
     assert body.count('<section class="sheet">') == 2
@@ -125,7 +148,9 @@ def test_admin_action_csv_is_excel_friendly(client, admin_user):
     person = StaffFactory()
     client.force_login(admin_user)
 
-    response = _action_post(client, [person], apply="1", method="password", role="staff", output="csv")
+    response = _action_post(
+        client, [person], apply="1", method="password", role="staff", output="csv"
+    )
 
     assert response["Content-Type"].startswith("text/csv")
     text = response.content.decode("utf-8")
@@ -137,7 +162,9 @@ def test_staff_cannot_issue_accounts_and_nothing_changes(client, staff_user):
     person = StaffFactory()
     client.force_login(staff_user)
 
-    response = _action_post(client, [person], apply="1", method="password", role="admin", output="sheet")
+    response = _action_post(
+        client, [person], apply="1", method="password", role="admin", output="sheet"
+    )
 
     assert response.status_code in (302, 403)  # the admin sends non-administrators away
     person.refresh_from_db()
@@ -145,20 +172,29 @@ def test_staff_cannot_issue_accounts_and_nothing_changes(client, staff_user):
     assert not AuditEntry.objects.filter(action="account.issue").exists()
 
 
-def test_staff_who_leave_in_a_roster_import_lose_sign_in(admin_user, django_capture_on_commit_callbacks):
+def test_staff_who_leave_in_a_roster_import_lose_sign_in(
+    admin_user, django_capture_on_commit_callbacks
+):
     from directory.importing import import_apply, import_preview
     from tests.factories import OrgUnitFactory
 
     unit = OrgUnitFactory(code="K01")
     stays = StaffFactory(employee_number="700001", unit=unit, user=UserFactory(username="700001"))
     leaves = StaffFactory(employee_number="700002", unit=unit, user=UserFactory(username="700002"))
-    roster = ("employee_number,family_name,given_name,family_kana,given_kana,unit_code\n"
-              f"700001,{stays.family_name},{stays.given_name},{stays.family_kana},{stays.given_kana},K01\n")
+    roster = (
+        "employee_number,family_name,given_name,family_kana,given_kana,unit_code\n"
+        f"700001,{stays.family_name},{stays.given_name},{stays.family_kana},{stays.given_kana},K01\n"
+    )
     # The admin's own staff row is not in this roster either; keep it out of the way.
     admin_user.staff.delete()
 
-    job = import_preview(kind="staff", filename="roster.csv", content=roster.encode(),
-                         deactivate_missing=True, uploaded_by=admin_user)
+    job = import_preview(
+        kind="staff",
+        filename="roster.csv",
+        content=roster.encode(),
+        deactivate_missing=True,
+        uploaded_by=admin_user,
+    )
     with django_capture_on_commit_callbacks(execute=True):
         import_apply(job=job, actor=admin_user)
 

@@ -23,22 +23,39 @@ from tests.factories import OrgUnitFactory, StaffFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 HEADER_JA = ["職員番号", "姓", "名", "姓カナ", "名カナ", "所属コード", "職名", "メール", "携帯電話"]
-HEADER_EN = ["employee_number", "family_name", "given_name", "family_kana", "given_kana",
-             "unit_code", "job_title", "email", "mobile"]
+HEADER_EN = [
+    "employee_number",
+    "family_name",
+    "given_name",
+    "family_kana",
+    "given_kana",
+    "unit_code",
+    "job_title",
+    "email",
+    "mobile",
+]
 UNIT_HEADER = ["所属コード", "名称", "よみ", "種別", "上位所属コード"]
 
 
 def row(n: int, unit_code: str = "K001", **over: str) -> list[str]:
     values = {
-        "employee_number": f"{200000 + n}", "family_name": "佐藤", "given_name": f"花子{n}",
-        "family_kana": "サトウ", "given_kana": f"ハナコ{n}", "unit_code": unit_code,
-        "job_title": "主事", "email": f"hanako{n}@city.example.jp", "mobile": "090-0000-0000",
+        "employee_number": f"{200000 + n}",
+        "family_name": "佐藤",
+        "given_name": f"花子{n}",
+        "family_kana": "サトウ",
+        "given_kana": f"ハナコ{n}",
+        "unit_code": unit_code,
+        "job_title": "主事",
+        "email": f"hanako{n}@city.example.jp",
+        "mobile": "090-0000-0000",
     }
     values.update(over)
     return [values[k] for k in HEADER_EN]
 
 
-def csv_bytes(rows: list[list[str]], header: list[str] = HEADER_JA, encoding: str = "utf-8") -> bytes:
+def csv_bytes(
+    rows: list[list[str]], header: list[str] = HEADER_JA, encoding: str = "utf-8"
+) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
@@ -46,10 +63,21 @@ def csv_bytes(rows: list[list[str]], header: list[str] = HEADER_JA, encoding: st
     return out.getvalue().encode(encoding)
 
 
-def preview(content: bytes, *, filename: str = "roster.csv", kind: str = "staff",
-            deactivate_missing: bool = False, user=None) -> ImportJob:
-    return import_preview(kind=kind, filename=filename, content=content,
-                          deactivate_missing=deactivate_missing, uploaded_by=user)
+def preview(
+    content: bytes,
+    *,
+    filename: str = "roster.csv",
+    kind: str = "staff",
+    deactivate_missing: bool = False,
+    user=None,
+) -> ImportJob:
+    return import_preview(
+        kind=kind,
+        filename=filename,
+        content=content,
+        deactivate_missing=deactivate_missing,
+        uploaded_by=user,
+    )
 
 
 def error(row_number, column: str, message) -> dict:
@@ -120,8 +148,17 @@ def test_xlsx_error_row_numbers_match_the_sheet(unit):
 
 
 def test_english_headers_and_header_normalisation(unit):
-    header = ["  Employee_Number ", "ＦＡＭＩＬＹ_ＮＡＭＥ", "given name", "せい", "めい", "unit_code",
-              "job_title", "メールアドレス", "mobile"]
+    header = [
+        "  Employee_Number ",
+        "ＦＡＭＩＬＹ_ＮＡＭＥ",
+        "given name",
+        "せい",
+        "めい",
+        "unit_code",
+        "job_title",
+        "メールアドレス",
+        "mobile",
+    ]
     content = csv_bytes([row(1, employee_number="２０００ ０１")], header=header)
 
     job = import_apply(job=preview(content), actor=None)
@@ -189,7 +226,9 @@ def test_every_bad_row_is_reported(unit):
 
 
 def test_duplicate_employee_number_after_normalisation(unit):
-    job = preview(csv_bytes([row(1, employee_number="200001"), row(2, employee_number="２００００１")]))
+    job = preview(
+        csv_bytes([row(1, employee_number="200001"), row(2, employee_number="２００００１")])
+    )
 
     assert job.errors == [error(3, "職員番号", str(importing.ERR_DUPLICATE_EMPLOYEE) % {"row": 2})]
 
@@ -253,7 +292,8 @@ def test_changed_row_updates_by_employee_number_with_search_keys(unit):
 
     assert job.summary["counts"] == {"created": 0, "updated": 1, "unchanged": 1, "deactivated": 0}
     assert job.summary["samples"]["updated"][0]["changes"] == {
-        "family_kana": ["サトウ", "タナカ"], "unit_code": ["K001", "K002"],
+        "family_kana": ["サトウ", "タナカ"],
+        "unit_code": ["K001", "K002"],
     }
     staff = Staff.objects.get(employee_number="200001")
     assert (staff.family_kana, staff.unit) == ("タナカ", other)
@@ -353,14 +393,24 @@ def test_30000_row_roster(unit):
 
     job = import_apply(job=preview(content, deactivate_missing=True), actor=None)
 
-    assert job.summary["counts"] == {"created": 30000, "updated": 0, "unchanged": 0, "deactivated": 1}
+    assert job.summary["counts"] == {
+        "created": 30000,
+        "updated": 0,
+        "unchanged": 0,
+        "deactivated": 1,
+    }
     assert Staff.objects.filter(is_active=True).count() == 30000
     last = Staff.objects.get(employee_number="229999")
     assert (last.search_key, last.kana_sort) == staff_search_fields(last)
 
     rows[12345] = row(12345, unit_code="K002", job_title="課長")
     job = import_apply(job=preview(csv_bytes(rows, encoding="cp932")), actor=None)
-    assert job.summary["counts"] == {"created": 0, "updated": 1, "unchanged": 29999, "deactivated": 0}
+    assert job.summary["counts"] == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 29999,
+        "deactivated": 0,
+    }
 
 
 # --- units ------------------------------------------------------------------------------------
@@ -369,11 +419,13 @@ def unit_csv(rows: list[list[str]], header: list[str] = UNIT_HEADER) -> bytes:
 
 
 def test_units_with_parent_after_child_build_the_tree():
-    content = unit_csv([
-        ["S1", "防災課", "ぼうさいか", "課", "B1"],
-        ["B1", "危機管理局", "ききかんりきょく", "bureau", "C1"],
-        ["C1", "本部市", "ほんぶし", "市", ""],
-    ])
+    content = unit_csv(
+        [
+            ["S1", "防災課", "ぼうさいか", "課", "B1"],
+            ["B1", "危機管理局", "ききかんりきょく", "bureau", "C1"],
+            ["C1", "本部市", "ほんぶし", "市", ""],
+        ]
+    )
 
     job = import_apply(job=preview(content, kind="units", filename="units.csv"), actor=None)
 
@@ -386,8 +438,12 @@ def test_units_with_parent_after_child_build_the_tree():
 
 
 def test_units_reimport_is_unchanged_and_a_move_updates_paths():
-    rows = [["C1", "本部市", "", "city", ""], ["B1", "局", "", "bureau", "C1"],
-            ["B2", "局2", "", "bureau", "C1"], ["S1", "課", "", "section", "B1"]]
+    rows = [
+        ["C1", "本部市", "", "city", ""],
+        ["B1", "局", "", "bureau", "C1"],
+        ["B2", "局2", "", "bureau", "C1"],
+        ["S1", "課", "", "section", "B1"],
+    ]
     import_apply(job=preview(unit_csv(rows), kind="units"), actor=None)
 
     job = import_apply(job=preview(unit_csv(rows), kind="units"), actor=None)
@@ -397,7 +453,8 @@ def test_units_reimport_is_unchanged_and_a_move_updates_paths():
     job = import_apply(job=preview(unit_csv(rows), kind="units"), actor=None)
     assert job.summary["counts"] == {"created": 0, "updated": 1, "unchanged": 3, "deactivated": 0}
     assert job.summary["samples"]["updated"][0]["changes"] == {
-        "kana": ["", "か"], "parent_code": ["B1", "B2"]
+        "kana": ["", "か"],
+        "parent_code": ["B1", "B2"],
     }
     section, b2 = OrgUnit.objects.get(code="S1"), OrgUnit.objects.get(code="B2")
     assert section.path == f"{b2.path}{section.pk}/"
@@ -405,13 +462,15 @@ def test_units_reimport_is_unchanged_and_a_move_updates_paths():
 
 def test_unit_cycle_and_unknown_parent_are_errors():
     existing = OrgUnitFactory(code="X1")
-    content = unit_csv([
-        ["A", "甲", "", "bureau", "B"],
-        ["B", "乙", "", "bureau", "A"],
-        ["C", "丙", "", "section", "NOPE"],
-        ["D", "丁", "", "村", "X1"],
-        ["X1", existing.name, "", "section", "A"],
-    ])
+    content = unit_csv(
+        [
+            ["A", "甲", "", "bureau", "B"],
+            ["B", "乙", "", "bureau", "A"],
+            ["C", "丙", "", "section", "NOPE"],
+            ["D", "丁", "", "村", "X1"],
+            ["X1", existing.name, "", "section", "A"],
+        ]
+    )
 
     job = preview(content, kind="units")
 
@@ -437,11 +496,21 @@ def test_units_cycle_through_the_directory_is_an_error():
 
 def test_the_documented_samples_import_cleanly():
     samples = Path(__file__).resolve().parents[2] / "docs" / "samples"
-    units = import_apply(job=preview((samples / "units.csv").read_bytes(), kind="units"), actor=None)
+    units = import_apply(
+        job=preview((samples / "units.csv").read_bytes(), kind="units"), actor=None
+    )
     staff = import_apply(job=preview((samples / "staff.csv").read_bytes()), actor=None)
 
-    assert (units.status, units.encoding, units.summary["counts"]["created"]) == ("applied", "utf-8", 6)
-    assert (staff.status, staff.encoding, staff.summary["counts"]["created"]) == ("applied", "cp932", 5)
+    assert (units.status, units.encoding, units.summary["counts"]["created"]) == (
+        "applied",
+        "utf-8",
+        6,
+    )
+    assert (staff.status, staff.encoding, staff.summary["counts"]["created"]) == (
+        "applied",
+        "cp932",
+        5,
+    )
     assert Staff.objects.get(employee_number="100003").unit.code == "S1000"
     assert Staff.objects.get(employee_number="100005").is_active is False
 

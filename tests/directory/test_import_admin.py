@@ -41,8 +41,14 @@ def hq_admin_site_user(db) -> User:
     return user
 
 
-def upload(client: Client, content: bytes, *, name: str = "名簿.csv", kind: str = "staff",
-           deactivate_missing: bool = False):
+def upload(
+    client: Client,
+    content: bytes,
+    *,
+    name: str = "名簿.csv",
+    kind: str = "staff",
+    deactivate_missing: bool = False,
+):
     data = {"kind": kind, "file": SimpleUploadedFile(name, content, content_type="text/csv")}
     if deactivate_missing:
         data["deactivate_missing"] = "on"
@@ -145,8 +151,10 @@ def test_file_over_the_limit_is_refused_on_the_form(admin_client, unit):
 
 
 def test_units_upload(admin_client):
-    content = csv_bytes([["S1", "防災課", "", "課", "C1"], ["C1", "本部市", "", "市", ""]],
-                        header=["所属コード", "名称", "よみ", "種別", "上位所属コード"])
+    content = csv_bytes(
+        [["S1", "防災課", "", "課", "C1"], ["C1", "本部市", "", "市", ""]],
+        header=["所属コード", "名称", "よみ", "種別", "上位所属コード"],
+    )
     upload(admin_client, content, name="units.csv", kind="units")
     job = ImportJob.objects.get()
 
@@ -156,8 +164,13 @@ def test_units_upload(admin_client):
 
 
 def test_apply_needs_post_and_a_csrf_token(admin_user, unit):
-    job = import_preview(kind="staff", filename="r.csv", content=csv_bytes([row(1)]),
-                         deactivate_missing=False, uploaded_by=admin_user)
+    job = import_preview(
+        kind="staff",
+        filename="r.csv",
+        content=csv_bytes([row(1)]),
+        deactivate_missing=False,
+        uploaded_by=admin_user,
+    )
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin_user)
 
@@ -171,10 +184,16 @@ def test_apply_needs_post_and_a_csrf_token(admin_user, unit):
 
 # --- permissions -----------------------------------------------------------------------------
 @pytest.mark.parametrize("user_fixture", ["staff_user", "hq_user"])
-def test_users_without_admin_site_access_cannot_reach_the_import(request, user_fixture, admin_user,
-                                                                 unit):
-    job = import_preview(kind="staff", filename="r.csv", content=csv_bytes([row(1)]),
-                         deactivate_missing=False, uploaded_by=admin_user)
+def test_users_without_admin_site_access_cannot_reach_the_import(
+    request, user_fixture, admin_user, unit
+):
+    job = import_preview(
+        kind="staff",
+        filename="r.csv",
+        content=csv_bytes([row(1)]),
+        deactivate_missing=False,
+        uploaded_by=admin_user,
+    )
     client = Client()
     client.force_login(request.getfixturevalue(user_fixture))
 
@@ -195,8 +214,13 @@ def test_users_without_admin_site_access_cannot_reach_the_import(request, user_f
 
 
 def test_admin_site_user_without_the_admin_role_is_denied(hq_admin_site_user, admin_user, unit):
-    job = import_preview(kind="staff", filename="r.csv", content=csv_bytes([row(1)]),
-                         deactivate_missing=False, uploaded_by=admin_user)
+    job = import_preview(
+        kind="staff",
+        filename="r.csv",
+        content=csv_bytes([row(1)]),
+        deactivate_missing=False,
+        uploaded_by=admin_user,
+    )
     client = Client()
     client.force_login(hq_admin_site_user)
 

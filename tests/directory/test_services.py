@@ -86,8 +86,14 @@ def test_post_set_deputies_orders_and_audits(admin_user):
 
     services.post_set_deputies(post=post, deputies=[d2, d1], actor=admin_user)
 
-    assert list(post.deputies.order_by("rank").values_list("staff_id", "rank")) == [(d2.pk, 1), (d1.pk, 2)]
-    assert AuditEntry.objects.filter(action="post.deputies_change", target_id=str(post.pk)).count() == 1
+    assert list(post.deputies.order_by("rank").values_list("staff_id", "rank")) == [
+        (d2.pk, 1),
+        (d1.pk, 2),
+    ]
+    assert (
+        AuditEntry.objects.filter(action="post.deputies_change", target_id=str(post.pk)).count()
+        == 1
+    )
 
 
 def test_post_set_deputies_refuses_the_holder_and_keeps_the_old_list():
@@ -115,13 +121,26 @@ def test_audit_entries_cannot_be_changed_or_deleted(admin_user):
 
 
 def _post_form(post, deputies):
-    data = {"code": post.code, "name": post.name, "kana": post.kana, "unit": "",
-            "holder": str(post.holder_id or ""), "sort_order": "0",
-            "deputies-TOTAL_FORMS": str(len(deputies)), "deputies-INITIAL_FORMS": "0",
-            "deputies-MIN_NUM_FORMS": "0", "deputies-MAX_NUM_FORMS": "1000"}
+    data = {
+        "code": post.code,
+        "name": post.name,
+        "kana": post.kana,
+        "unit": "",
+        "holder": str(post.holder_id or ""),
+        "sort_order": "0",
+        "deputies-TOTAL_FORMS": str(len(deputies)),
+        "deputies-INITIAL_FORMS": "0",
+        "deputies-MIN_NUM_FORMS": "0",
+        "deputies-MAX_NUM_FORMS": "1000",
+    }
     for i, (staff, rank) in enumerate(deputies):
-        data.update({f"deputies-{i}-staff": str(staff.pk), f"deputies-{i}-rank": str(rank),
-                     f"deputies-{i}-post": str(post.pk)})
+        data.update(
+            {
+                f"deputies-{i}-staff": str(staff.pk),
+                f"deputies-{i}-rank": str(rank),
+                f"deputies-{i}-post": str(post.pk),
+            }
+        )
     return data
 
 
@@ -141,7 +160,9 @@ def test_the_admin_deputy_list_obeys_the_service_rules(client, admin_user):
 
     response = client.post(url, _post_form(post, [(d1, 1)]))
     assert response.status_code == 302
-    assert list(PostDeputy.objects.filter(post=post).values_list("staff_id", "rank")) == [(d1.pk, 1)]
+    assert list(PostDeputy.objects.filter(post=post).values_list("staff_id", "rank")) == [
+        (d1.pk, 1)
+    ]
 
 
 def test_the_admin_swaps_holder_and_deputy_in_one_save(client, admin_user):
@@ -160,10 +181,14 @@ def test_the_admin_swaps_holder_and_deputy_in_one_save(client, admin_user):
     assert response.status_code == 302
     post.refresh_from_db()
     assert post.holder == deputy
-    assert list(PostDeputy.objects.filter(post=post).order_by("rank").values_list(
-        "staff_id", flat=True)) == [holder.pk, other.pk]
-    actions = list(AuditEntry.objects.filter(target_id=str(post.pk)).order_by("id").values_list(
-        "action", flat=True))
+    assert list(
+        PostDeputy.objects.filter(post=post).order_by("rank").values_list("staff_id", flat=True)
+    ) == [holder.pk, other.pk]
+    actions = list(
+        AuditEntry.objects.filter(target_id=str(post.pk))
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
     assert actions[-2:] == ["post.deputies_change", "post.holder_change"]
 
 
@@ -201,5 +226,6 @@ def test_a_new_post_from_the_admin_gets_its_holder_and_deputies_audited(client, 
     post = Post.objects.get(code="NEW-1")
     assert post.holder == holder
     assert list(post.deputies.values_list("staff_id", flat=True)) == [deputy.pk]
-    assert set(AuditEntry.objects.filter(target_id=str(post.pk)).values_list("action", flat=True)) == {
-        "post.holder_change", "post.deputies_change"}
+    assert set(
+        AuditEntry.objects.filter(target_id=str(post.pk)).values_list("action", flat=True)
+    ) == {"post.holder_change", "post.deputies_change"}

@@ -19,27 +19,73 @@ pytestmark = pytest.mark.django_db
 def city() -> dict:
     """大阪市 › 危機管理室 › 危機管理課, and 北区役所; a post with two ordered deputies."""
     root = OrgUnitFactory(code="C", name="大阪市", kana="おおさかし", kind=OrgUnit.Kind.CITY)
-    bureau = OrgUnitFactory(code="B", name="危機管理室", kana="ききかんりしつ",
-                            kind=OrgUnit.Kind.BUREAU, parent=root, sort_order=1)
-    section = OrgUnitFactory(code="S", name="危機管理課", kana="ききかんりか",
-                             kind=OrgUnit.Kind.SECTION, parent=bureau)
-    ward = OrgUnitFactory(code="W", name="北区役所", kana="きたくやくしょ",
-                          kind=OrgUnit.Kind.WARD, parent=root, sort_order=2)
-    holder = StaffFactory(employee_number="200001", family_name="髙橋", given_name="健一",
-                          family_kana="たかはし", given_kana="けんいち", unit=section,
-                          job_title="危機管理監")
-    first = StaffFactory(employee_number="200002", family_name="鈴木", given_name="一郎",
-                         family_kana="すずき", given_kana="いちろう", unit=section)
-    second = StaffFactory(employee_number="200003", family_name="田中", given_name="美咲",
-                          family_kana="たなか", given_kana="みさき", unit=ward)
-    gone = StaffFactory(employee_number="200004", family_name="髙橋", given_name="退職",
-                        family_kana="たかはし", given_kana="たいしょく", unit=section,
-                        is_active=False)
+    bureau = OrgUnitFactory(
+        code="B",
+        name="危機管理室",
+        kana="ききかんりしつ",
+        kind=OrgUnit.Kind.BUREAU,
+        parent=root,
+        sort_order=1,
+    )
+    section = OrgUnitFactory(
+        code="S", name="危機管理課", kana="ききかんりか", kind=OrgUnit.Kind.SECTION, parent=bureau
+    )
+    ward = OrgUnitFactory(
+        code="W",
+        name="北区役所",
+        kana="きたくやくしょ",
+        kind=OrgUnit.Kind.WARD,
+        parent=root,
+        sort_order=2,
+    )
+    holder = StaffFactory(
+        employee_number="200001",
+        family_name="髙橋",
+        given_name="健一",
+        family_kana="たかはし",
+        given_kana="けんいち",
+        unit=section,
+        job_title="危機管理監",
+    )
+    first = StaffFactory(
+        employee_number="200002",
+        family_name="鈴木",
+        given_name="一郎",
+        family_kana="すずき",
+        given_kana="いちろう",
+        unit=section,
+    )
+    second = StaffFactory(
+        employee_number="200003",
+        family_name="田中",
+        given_name="美咲",
+        family_kana="たなか",
+        given_kana="みさき",
+        unit=ward,
+    )
+    gone = StaffFactory(
+        employee_number="200004",
+        family_name="髙橋",
+        given_name="退職",
+        family_kana="たかはし",
+        given_kana="たいしょく",
+        unit=section,
+        is_active=False,
+    )
     post = PostFactory(code="HQ-CM", name="防災監", kana="ぼうさいかん", unit=bureau, holder=holder)
     # Second deputy first in the list passed in reverse creation order: rank, not id, orders them.
     services.post_set_deputies(post=post, deputies=[second, first], actor=None)
-    return {"root": root, "bureau": bureau, "section": section, "ward": ward, "holder": holder,
-            "first": first, "second": second, "gone": gone, "post": post}
+    return {
+        "root": root,
+        "bureau": bureau,
+        "section": section,
+        "ward": ward,
+        "holder": holder,
+        "first": first,
+        "second": second,
+        "gone": gone,
+        "post": post,
+    }
 
 
 @pytest.fixture
@@ -82,8 +128,9 @@ def test_sign_in_page_is_ours_and_signs_in_with_the_employee_number(client):
     assert 'autocomplete="current-password"' in html
     assert reverse("account_signup") not in html  # accounts come from the roster
 
-    response = client.post(reverse("account_login"),
-                           {"login": "300001", "password": "correct-horse-battery"})
+    response = client.post(
+        reverse("account_login"), {"login": "300001", "password": "correct-horse-battery"}
+    )
 
     assert response.status_code == 302
     assert int(client.session["_auth_user_id"]) == user.pk
@@ -91,24 +138,29 @@ def test_sign_in_page_is_ours_and_signs_in_with_the_employee_number(client):
 
 def test_wrong_password_shows_an_error_and_signs_nobody_in(client):
     UserFactory(username="300002")
-    response = client.post(reverse("account_login"), {"login": "300002", "password": "nope-nope-nope"})
+    response = client.post(
+        reverse("account_login"), {"login": "300002", "password": "nope-nope-nope"}
+    )
     assert response.status_code == 200
     assert 'class="alert"' in response.content.decode()
     assert "_auth_user_id" not in client.session
 
 
 # --- search ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("query", [
-    "髙橋",             # kanji
-    "髙橋 健一",         # kanji with a space
-    "たかはし",          # hiragana (as stored)
-    "タカハシ",          # katakana
-    "ﾀｶﾊｼ",             # half-width katakana
-    "たかはし　けんいち",  # full-width space between family and given name
-    "タカハシケンイチ",    # katakana without a space
-    "200001",           # employee number
-    "２０００01",        # employee number, partly full-width
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "髙橋",  # kanji
+        "髙橋 健一",  # kanji with a space
+        "たかはし",  # hiragana (as stored)
+        "タカハシ",  # katakana
+        "ﾀｶﾊｼ",  # half-width katakana
+        "たかはし　けんいち",  # full-width space between family and given name
+        "タカハシケンイチ",  # katakana without a space
+        "200001",  # employee number
+        "２０００01",  # employee number, partly full-width
+    ],
+)
 def test_search_finds_by_name_reading_and_number(signed_in, city, query):
     response = signed_in.get(reverse("directory:search"), {"q": query})
 
@@ -171,8 +223,9 @@ def test_profile_shows_unit_path_posts_and_ordered_deputies(signed_in, city):
     assert "防災監" in html
     # Rank 1 is 田中 (listed first when set), rank 2 is 鈴木.
     assert html.index("田中 美咲") < html.index("鈴木 一郎")
-    assert [d.staff.employee_number for d in response.context["profile"].posts_held[0].deputies.all()] == [
-        "200003", "200002"]
+    assert [
+        d.staff.employee_number for d in response.context["profile"].posts_held[0].deputies.all()
+    ] == ["200003", "200002"]
     assert reverse("messaging:conversation_start", args=[city["holder"].pk]) in html
 
 
@@ -188,7 +241,10 @@ def test_profile_of_a_deputy_shows_whom_they_stand_in_for(signed_in, city):
 def test_inactive_profile_has_no_message_action(signed_in, city):
     response = signed_in.get(reverse("directory:staff_detail", args=[city["gone"].pk]))
     assert response.status_code == 200
-    assert reverse("messaging:conversation_start", args=[city["gone"].pk]) not in response.content.decode()
+    assert (
+        reverse("messaging:conversation_start", args=[city["gone"].pk])
+        not in response.content.decode()
+    )
 
 
 def test_unknown_profile_is_404(signed_in, city):
@@ -198,9 +254,12 @@ def test_unknown_profile_is_404(signed_in, city):
 def test_message_action_without_an_account_explains_and_creates_nothing(signed_in, city):
     from messaging.models import CommandGroup
 
-    response = signed_in.get(reverse("messaging:conversation_start", args=[city["holder"].pk]),
-                             follow=True)
-    assert response.request["PATH_INFO"] == reverse("directory:staff_detail", args=[city["holder"].pk])
+    response = signed_in.get(
+        reverse("messaging:conversation_start", args=[city["holder"].pk]), follow=True
+    )
+    assert response.request["PATH_INFO"] == reverse(
+        "directory:staff_detail", args=[city["holder"].pk]
+    )
     assert not CommandGroup.objects.filter(kind="direct").exists()
 
 
@@ -231,7 +290,9 @@ def test_unit_detail_shows_crumbs_posts_sub_units_and_active_staff(signed_in, ci
 
 def test_inactive_unit_is_404(signed_in, city):
     services.unit_update(unit=city["ward"], is_active=False)
-    assert signed_in.get(reverse("directory:unit_detail", args=[city["ward"].pk])).status_code == 404
+    assert (
+        signed_in.get(reverse("directory:unit_detail", args=[city["ward"].pk])).status_code == 404
+    )
 
 
 # --- query counts -------------------------------------------------------------------------------
@@ -265,7 +326,6 @@ def test_search_view_query_count(signed_in, city, django_assert_num_queries):
     assert len(response.context["staff"]) == 31
 
 
-
 # --- admin ----------------------------------------------------------------------------------
 def test_staff_role_cannot_use_the_admin(signed_in, staff_user, city):
     response = signed_in.get("/admin/", follow=True)
@@ -281,11 +341,19 @@ def test_denied_admin_post_changes_nothing(signed_in, staff_user, city):
     audit_before = AuditEntry.objects.count()
     url = f"/admin/directory/staff/{holder.pk}/change/"
 
-    response = signed_in.post(url, {
-        "employee_number": "200001", "family_name": "改竄", "given_name": "健一",
-        "family_kana": "かいざん", "given_kana": "けんいち", "unit": holder.unit_id,
-        "is_active": "on",
-    }, follow=True)
+    response = signed_in.post(
+        url,
+        {
+            "employee_number": "200001",
+            "family_name": "改竄",
+            "given_name": "健一",
+            "family_kana": "かいざん",
+            "given_kana": "けんいち",
+            "unit": holder.unit_id,
+            "is_active": "on",
+        },
+        follow=True,
+    )
 
     assert response.status_code == 403
     holder.refresh_from_db()

@@ -24,21 +24,41 @@ def _free_port() -> int:
 
 
 def test_make_run_serves_the_demo_city_and_stops_on_ctrl_c(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+    }
     port = _free_port()
-    env.update(HONBU_VAR_DIR=str(tmp_path), HONBU_PORT=str(port), HONBU_HOST="127.0.0.1",
-               PYTHONUNBUFFERED="1")
+    env.update(
+        HONBU_VAR_DIR=str(tmp_path),
+        HONBU_PORT=str(port),
+        HONBU_HOST="127.0.0.1",
+        PYTHONUNBUFFERED="1",
+    )
     run = lambda *args: subprocess.run(  # noqa: E731
-        [sys.executable, *args], cwd=settings.BASE_DIR, env=env, check=True, timeout=300,
-        capture_output=True, text=True)
+        [sys.executable, *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        check=True,
+        timeout=300,
+        capture_output=True,
+        text=True,
+    )
     run("manage.py", "migrate", "--noinput")
     first = run("manage.py", "seed_demo", "--staff", "300")
     second = run("manage.py", "seed_demo", "--staff", "300")  # idempotent
     assert (tmp_path / "honbu.sqlite3").exists()
     assert first.stdout != second.stdout
 
-    app = subprocess.Popen([sys.executable, "-m", "config.run"], cwd=settings.BASE_DIR, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    app = subprocess.Popen(
+        [sys.executable, "-m", "config.run"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 120
@@ -56,7 +76,9 @@ def test_make_run_serves_the_demo_city_and_stops_on_ctrl_c(tmp_path: Path):
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5) as r:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/accounts/login/", timeout=5
+                ) as r:
                     page = r.read().decode()
                 break
             except OSError:

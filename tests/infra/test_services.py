@@ -36,7 +36,10 @@ async def test_channel_layer_round_trip_on_redis():
     assert type(layer).__name__ == "RedisPubSubChannelLayer"
     channel = await layer.new_channel()
     await layer.send(channel, {"type": "test.message", "text": "本部"})
-    assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "test.message", "text": "本部"}
+    assert await asyncio.wait_for(layer.receive(channel), 5) == {
+        "type": "test.message",
+        "text": "本部",
+    }
     await layer.group_add("honbu.test.roundtrip", channel)
     await layer.group_send("honbu.test.roundtrip", {"type": "test.group", "n": 1})
     assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "test.group", "n": 1}
@@ -45,12 +48,29 @@ async def test_channel_layer_round_trip_on_redis():
 
 def test_a_real_celery_worker_runs_tasks_from_redis():
     token = uuid.uuid4().hex
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test", REDIS_URL=settings.REDIS_URL)
+    env = dict(
+        os.environ, DJANGO_SETTINGS_MODULE="config.settings.test", REDIS_URL=settings.REDIS_URL
+    )
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
-         "--queues", settings.CELERY_TASK_DEFAULT_QUEUE, "--without-gossip", "--without-mingle",
-         "--without-heartbeat", "--loglevel", "WARNING"],
-        cwd=settings.BASE_DIR, env=env,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--queues",
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
     )
     try:
         healthcheck_task.delay(token)

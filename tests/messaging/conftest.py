@@ -32,11 +32,17 @@ def hq(db) -> HQ:
     observer (secretariat) added as an individual."""
     mayor, ward_head, bureau_head = make_member(), make_member(), make_member()
     observer, outsider = make_member(), make_member(role="staff")
-    group = services.group_create(name="大阪市災害対策本部", kind=CommandGroup.Kind.HEADQUARTERS, actor=None)
-    for name, user, role in [("本部長", mayor, "commander"), ("北区長", ward_head, "member"),
-                             ("建設局長", bureau_head, "member")]:
+    group = services.group_create(
+        name="大阪市災害対策本部", kind=CommandGroup.Kind.HEADQUARTERS, actor=None
+    )
+    for name, user, role in [
+        ("本部長", mayor, "commander"),
+        ("北区長", ward_head, "member"),
+        ("建設局長", bureau_head, "member"),
+    ]:
         post = PostFactory(name=name, holder=user.staff)
         services.group_add_member(group=group, post=post, role=role, actor=None)
-    services.group_add_member(group=group, staff=observer.staff,
-                              role=GroupMembership.Role.OBSERVER, actor=None)
+    services.group_add_member(
+        group=group, staff=observer.staff, role=GroupMembership.Role.OBSERVER, actor=None
+    )
     return HQ(group, mayor, ward_head, bureau_head, observer, outsider)

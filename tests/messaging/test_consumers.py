@@ -52,7 +52,13 @@ async def frames_until(comm, wanted: str, timeout=5):
 
 
 def send_frame(group, body="避難所を開設", **extra):
-    return {"type": "send", "group": group.pk, "client_id": str(uuid.uuid4()), "body": body, **extra}
+    return {
+        "type": "send",
+        "group": group.pk,
+        "client_id": str(uuid.uuid4()),
+        "body": body,
+        **extra,
+    }
 
 
 async def test_anonymous_and_foreign_origin_are_refused(hq, settings):
@@ -64,18 +70,33 @@ async def test_anonymous_and_foreign_origin_are_refused(hq, settings):
     settings.ALLOWED_HOSTS = ["honbu.city.example.jp"]
     from config.asgi import websocket_application
 
-    comm = WebsocketCommunicator(websocket_application(), "/ws/", headers=[
-        (b"origin", b"https://evil.example.com"), (b"cookie", await session_cookie(hq.mayor))])
+    comm = WebsocketCommunicator(
+        websocket_application(),
+        "/ws/",
+        headers=[
+            (b"origin", b"https://evil.example.com"),
+            (b"cookie", await session_cookie(hq.mayor)),
+        ],
+    )
     connected, _ = await comm.connect()
     assert not connected
     await comm.disconnect()
 
 
 async def test_live_delivery_reaches_members_only(hq):
-    mayor, ward, outsider = await connect(hq.mayor), await connect(hq.ward_head), await connect(hq.outsider)
+    mayor, ward, outsider = (
+        await connect(hq.mayor),
+        await connect(hq.ward_head),
+        await connect(hq.outsider),
+    )
     try:
-        frame = send_frame(hq.group, kind="instruction", priority="urgent", requires_ack=True,
-                           body="住民を3階以上へ避難させてください")
+        frame = send_frame(
+            hq.group,
+            kind="instruction",
+            priority="urgent",
+            requires_ack=True,
+            body="住民を3階以上へ避難させてください",
+        )
         await mayor.send_json_to(frame)
         sent, _ = await frames_until(mayor, "sent")
         assert sent["seq"] == 1 and sent["duplicate"] is False
@@ -163,14 +184,17 @@ async def test_non_member_actions_get_errors_and_change_nothing(hq):
         await observer.disconnect()
 
 
-@pytest.mark.parametrize("raw, code", [
-    ("not json at all", "malformed"),
-    ("[1, 2, 3]", "malformed"),
-    (json.dumps({"type": "teleport"}), "unknown_type"),
-    (json.dumps({"type": "send", "group": "one", "client_id": "x"}), "bad_request"),
-    (json.dumps({"type": "read", "group": -1, "up_to_seq": 1}), "bad_request"),
-    (json.dumps({"type": "send", "body": "x" * (consumers.MAX_FRAME_BYTES + 1)}), "too_large"),
-])
+@pytest.mark.parametrize(
+    "raw, code",
+    [
+        ("not json at all", "malformed"),
+        ("[1, 2, 3]", "malformed"),
+        (json.dumps({"type": "teleport"}), "unknown_type"),
+        (json.dumps({"type": "send", "group": "one", "client_id": "x"}), "bad_request"),
+        (json.dumps({"type": "read", "group": -1, "up_to_seq": 1}), "bad_request"),
+        (json.dumps({"type": "send", "body": "x" * (consumers.MAX_FRAME_BYTES + 1)}), "too_large"),
+    ],
+)
 async def test_malformed_frames_get_an_error_frame_and_the_socket_survives(hq, raw, code):
     comm = await connect(hq.mayor)
     try:
@@ -206,7 +230,9 @@ async def test_signing_out_closes_that_sessions_websockets_only(hq):
     browser = Client()
     await sync_to_async(browser.force_login)(hq.ward_head)
     cookie = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
-    phone = WebsocketCommunicator(application, "/ws/", headers=[ORIGIN, (b"cookie", cookie.encode())])
+    phone = WebsocketCommunicator(
+        application, "/ws/", headers=[ORIGIN, (b"cookie", cookie.encode())]
+    )
     assert (await phone.connect())[0]
     await phone.receive_json_from(timeout=5)  # hello
     laptop = await connect(hq.ward_head)  # another session of the same person
@@ -226,7 +252,8 @@ async def test_deactivating_an_account_closes_its_websockets(hq):
 
     comm = await connect(hq.ward_head)
     closed = await sync_to_async(directory_services.user_accounts_close)(
-        user_ids=[hq.ward_head.pk], actor=hq.mayor, reason="test")
+        user_ids=[hq.ward_head.pk], actor=hq.mayor, reason="test"
+    )
     assert closed == 1
     assert (await comm.receive_output(timeout=5))["type"] == "websocket.close"
     await hq.ward_head.arefresh_from_db()
@@ -236,12 +263,20 @@ async def test_deactivating_an_account_closes_its_websockets(hq):
 async def test_an_instruction_can_carry_its_own_escalation_policy(hq):
     comm = await connect(hq.mayor)
     try:
-        await comm.send_json_to(send_frame(hq.group, kind="instruction", requires_ack=True,
-                                           escalation={"first_after": 30, "stop_on": "read"}))
+        await comm.send_json_to(
+            send_frame(
+                hq.group,
+                kind="instruction",
+                requires_ack=True,
+                escalation={"first_after": 30, "stop_on": "read"},
+            )
+        )
         sent, _ = await frames_until(comm, "sent")
         message = await Message.objects.aget(pk=sent["id"])
         assert message.escalation["first_after"] == 30 and message.escalation["stop_on"] == "read"
-        await comm.send_json_to(send_frame(hq.group, kind="instruction", escalation={"first_after": -5}))
+        await comm.send_json_to(
+            send_frame(hq.group, kind="instruction", escalation={"first_after": -5})
+        )
         err, _ = await frames_until(comm, "error")
         assert err["code"] == "invalid"
         await comm.send_json_to(send_frame(hq.group, kind="instruction", escalation="fast"))
@@ -263,7 +298,8 @@ async def test_a_post_changing_hands_moves_the_open_websocket_too(hq):
     try:
         post = await sync_to_async(lambda: hq.ward_head.staff.posts_held.get())()
         await sync_to_async(directory_services.post_assign_holder)(
-            post=post, holder=await sync_to_async(lambda: newcomer.staff)(), actor=hq.mayor)
+            post=post, holder=await sync_to_async(lambda: newcomer.staff)(), actor=hq.mayor
+        )
         groups, _ = await frames_until(new, "groups")
         assert groups["groups"] == [hq.group.pk]
         groups, _ = await frames_until(old, "groups")
@@ -285,7 +321,9 @@ async def test_a_removed_member_stops_receiving_at_once(hq):
     observer, mayor = await connect(hq.observer), await connect(hq.mayor)
     try:
         membership = await GroupMembership.objects.aget(group=hq.group, staff__user=hq.observer)
-        await sync_to_async(messaging_services.group_remove_member)(membership=membership, actor=None)
+        await sync_to_async(messaging_services.group_remove_member)(
+            membership=membership, actor=None
+        )
         groups, _ = await frames_until(observer, "groups")
         assert groups["groups"] == []
         await mayor.send_json_to(send_frame(hq.group, body="退出後の投稿"))
@@ -310,8 +348,9 @@ async def test_reads_in_a_row_are_all_answered_and_stored(hq):
             sent, _ = await frames_until(mayor, "sent")
             seqs.append(sent["seq"])
         for seq in seqs:
-            await ward.send_json_to({"type": "read", "group": hq.group.pk, "up_to_seq": seq,
-                                     "ref": seq})
+            await ward.send_json_to(
+                {"type": "read", "group": hq.group.pk, "up_to_seq": seq, "ref": seq}
+            )
         answered = set()
         while len(answered) < len(seqs):
             ok, _ = await frames_until(ward, "read_ok")
@@ -334,8 +373,9 @@ async def test_a_failed_read_batch_answers_with_an_error_and_the_socket_survives
             raise RuntimeError("database went away")
 
         monkeypatch.setattr(services, "receipts_mark_read_bulk", broken)
-        await ward.send_json_to({"type": "read", "group": hq.group.pk, "up_to_seq": sent["seq"],
-                                 "ref": "r1"})
+        await ward.send_json_to(
+            {"type": "read", "group": hq.group.pk, "up_to_seq": sent["seq"], "ref": "r1"}
+        )
         err, _ = await frames_until(ward, "error")
         assert err["code"] == "server_error" and err["ref"] == "r1" and err["message"]
         await ward.send_json_to({"type": "ping", "ref": 2})

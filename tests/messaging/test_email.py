@@ -33,10 +33,21 @@ def _eager_celery(settings) -> Iterator[None]:
 
 def instruct(hq, **policy):
     return services.message_send(
-        group=hq.group, sender=hq.mayor, body=BODY, client_id=uuid.uuid4(), kind="instruction",
-        priority="urgent", requires_ack=True,
-        escalation={"first_after": 60, "repeat_every": 60, "repeat_count": 0, "deputy_wait": 60,
-                    **policy}).message
+        group=hq.group,
+        sender=hq.mayor,
+        body=BODY,
+        client_id=uuid.uuid4(),
+        kind="instruction",
+        priority="urgent",
+        requires_ack=True,
+        escalation={
+            "first_after": 60,
+            "repeat_every": 60,
+            "repeat_count": 0,
+            "deputy_wait": 60,
+            **policy,
+        },
+    ).message
 
 
 def sweep(message, seconds: int, capture) -> None:
@@ -44,7 +55,9 @@ def sweep(message, seconds: int, capture) -> None:
         escalation.escalation_sweep(now=message.created_at + timedelta(seconds=seconds))
 
 
-def test_a_reminder_e_mail_has_the_excerpt_and_a_link(hq, mailoutbox, django_capture_on_commit_callbacks):
+def test_a_reminder_e_mail_has_the_excerpt_and_a_link(
+    hq, mailoutbox, django_capture_on_commit_callbacks
+):
     message = instruct(hq)
 
     sweep(message, 60, django_capture_on_commit_callbacks)
@@ -55,16 +68,22 @@ def test_a_reminder_e_mail_has_the_excerpt_and_a_link(hq, mailoutbox, django_cap
     with translation.override(hq.ward_head.language):
         title = gettext("Reminder: please respond to this instruction")
     assert mail.subject == f"[Honbu] {title}"
-    assert mail.body == (f"{message.sender_name}: {BODY[:80]}\n\n"
-                         f"{PUBLIC}/messages/g/{hq.group.pk}/#msg-{message.seq}\n")
+    assert mail.body == (
+        f"{message.sender_name}: {BODY[:80]}\n\n"
+        f"{PUBLIC}/messages/g/{hq.group.pk}/#msg-{message.seq}\n"
+    )
     note = Notification.objects.get(user=hq.ward_head, channel="email")
     assert (note.kind, note.status, note.detail) == ("reminder", "sent", hq.ward_head.email)
 
 
-def test_a_deputy_e_mail_links_to_the_stand_in_page(hq, mailoutbox, django_capture_on_commit_callbacks):
+def test_a_deputy_e_mail_links_to_the_stand_in_page(
+    hq, mailoutbox, django_capture_on_commit_callbacks
+):
     post = hq.ward_head.staff.posts_held.get()
     deputy = UserFactory()
-    directory_services.post_set_deputies(post=post, deputies=[StaffFactory(user=deputy)], actor=None)
+    directory_services.post_set_deputies(
+        post=post, deputies=[StaffFactory(user=deputy)], actor=None
+    )
     message = instruct(hq)
     sweep(message, 60, django_capture_on_commit_callbacks)
     mailoutbox.clear()
@@ -77,7 +96,9 @@ def test_a_deputy_e_mail_links_to_the_stand_in_page(hq, mailoutbox, django_captu
     assert BODY[:80] in mail.body
 
 
-def test_no_e_mail_for_someone_who_turned_it_off(hq, mailoutbox, django_capture_on_commit_callbacks):
+def test_no_e_mail_for_someone_who_turned_it_off(
+    hq, mailoutbox, django_capture_on_commit_callbacks
+):
     NotificationSettings.objects.create(user=hq.ward_head, email=False)
     message = instruct(hq)
 
@@ -100,7 +121,9 @@ def test_no_e_mail_without_an_address(hq, mailoutbox, django_capture_on_commit_c
     assert not Notification.objects.filter(user=hq.ward_head, channel="email").exists()
 
 
-def test_an_e_mail_is_sent_once_even_if_delivered_twice(hq, mailoutbox, django_capture_on_commit_callbacks):
+def test_an_e_mail_is_sent_once_even_if_delivered_twice(
+    hq, mailoutbox, django_capture_on_commit_callbacks
+):
     from messaging.notify import notification_deliver
 
     message = instruct(hq)
@@ -113,7 +136,8 @@ def test_an_e_mail_is_sent_once_even_if_delivered_twice(hq, mailoutbox, django_c
 
 
 def test_an_e_mail_whose_delivery_was_never_enqueued_goes_out_with_a_later_sweep(
-        hq, mailoutbox, django_capture_on_commit_callbacks):
+    hq, mailoutbox, django_capture_on_commit_callbacks
+):
     """A worker that dies between the sweep's commit and enqueueing the delivery task leaves
     e-mail rows pending; the next sweep task hands them out again, once."""
     from messaging import clock

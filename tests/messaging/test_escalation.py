@@ -13,8 +13,15 @@ from messaging.models import Chase, Notification, StandIn
 from tests.factories import OrgUnitFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-POLICY = {"first_after": 60, "repeat_every": 60, "repeat_count": 1, "deputy_wait": 60,
-          "use_deputies": True, "stop_on": "ack", "enabled": True}
+POLICY = {
+    "first_after": 60,
+    "repeat_every": 60,
+    "repeat_count": 1,
+    "deputy_wait": 60,
+    "use_deputies": True,
+    "stop_on": "ack",
+    "enabled": True,
+}
 
 
 @pytest.fixture
@@ -28,8 +35,15 @@ def deputies(hq):
 
 def instruct(hq, **policy):
     return services.message_send(
-        group=hq.group, sender=hq.mayor, body="住民を3階以上へ避難させてください", client_id=uuid.uuid4(),
-        kind="instruction", priority="urgent", requires_ack=True, escalation={**POLICY, **policy}).message
+        group=hq.group,
+        sender=hq.mayor,
+        body="住民を3階以上へ避難させてください",
+        client_id=uuid.uuid4(),
+        kind="instruction",
+        priority="urgent",
+        requires_ack=True,
+        escalation={**POLICY, **policy},
+    ).message
 
 
 def chase_of(message, user):
@@ -103,7 +117,7 @@ def test_a_deputy_acknowledging_covers_the_post_and_the_holder_is_recorded_later
     d1, d2 = deputies
     message = instruct(hq, repeat_count=0)
     t0 = message.created_at
-    escalation.escalation_sweep(now=t0 + timedelta(seconds=60))   # reminder
+    escalation.escalation_sweep(now=t0 + timedelta(seconds=60))  # reminder
     escalation.escalation_sweep(now=t0 + timedelta(seconds=120))  # → deputy 1
     stand_in = StandIn.objects.get(deputy=d1)
 
@@ -158,10 +172,12 @@ def test_push_and_email_rows_follow_each_persons_channels(hq):
     NotificationSettings.objects.create(user=hq.ward_head, push=False, email=True)
     message = instruct(hq)
     escalation.escalation_sweep(now=message.created_at + timedelta(seconds=60))
-    assert set(Notification.objects.filter(user=hq.ward_head).values_list("channel", flat=True)) == {
-        "inapp", "email"}
-    assert set(Notification.objects.filter(user=hq.bureau_head).values_list("channel", flat=True)) == {
-        "inapp", "push", "email"}
+    assert set(
+        Notification.objects.filter(user=hq.ward_head).values_list("channel", flat=True)
+    ) == {"inapp", "email"}
+    assert set(
+        Notification.objects.filter(user=hq.bureau_head).values_list("channel", flat=True)
+    ) == {"inapp", "push", "email"}
 
 
 def test_the_chronology_keeps_the_escalation_timeline(hq, deputies):
@@ -197,7 +213,9 @@ def test_the_chase_summary_counts_what_the_full_list_shows(hq, deputies, client)
         rows = selectors.chase_rows(message=message)
         summary = selectors.chase_summary(message=message)
         assert summary["chased"] == sum(1 for r in rows if r.state)
-        assert {k: v for k, v in summary.items() if k != "chased" and v} == Counter(r.status for r in rows)
+        assert {k: v for k, v in summary.items() if k != "chased" and v} == Counter(
+            r.status for r in rows
+        )
         return summary
 
     assert check()["waiting"] == 3

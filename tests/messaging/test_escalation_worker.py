@@ -34,8 +34,15 @@ from tests.factories import OrgUnitFactory, StaffFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 
-POLICY = {"first_after": 60, "repeat_every": 60, "repeat_count": 1, "deputy_wait": 60,
-          "use_deputies": True, "stop_on": "ack", "enabled": True}
+POLICY = {
+    "first_after": 60,
+    "repeat_every": 60,
+    "repeat_count": 1,
+    "deputy_wait": 60,
+    "use_deputies": True,
+    "stop_on": "ack",
+    "enabled": True,
+}
 STEP = 61  # seconds the clock moves to make the next step due
 WAIT = 60.0  # seconds to wait for the worker's effect
 CHANNELS = 3  # in-app, push and e-mail: every test user has an address and default settings
@@ -67,7 +74,8 @@ if batch:
 
     def _slow_report(**kwargs):
         cache.add("test:batches", 0, timeout=600)
-        if cache.incr("test:batches") == 2 and cache.add("test:mid-batch", os.getpid(), timeout=600):
+        mid_batch = cache.incr("test:batches") == 2
+        if mid_batch and cache.add("test:mid-batch", os.getpid(), timeout=600):
             time.sleep(120)
         return _report(**kwargs)
 
@@ -82,18 +90,42 @@ class Worker:
     """A real Celery worker process group; ``kill()`` SIGKILLs all of it."""
 
     def __init__(self, *, log_dir: Path, batch: int = 0) -> None:
-        env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test",
-                   REDIS_URL=settings.REDIS_URL,
-                   # read by config/settings/test.py: serve this (the test) database
-                   HONBU_TEST_SERVE_DB=str(connection.settings_dict["NAME"]),
-                   HONBU_TEST_BATCH=str(batch), HONBU_TEST_PARENT_PID=str(os.getpid()))
+        env = dict(
+            os.environ,
+            DJANGO_SETTINGS_MODULE="config.settings.test",
+            REDIS_URL=settings.REDIS_URL,
+            # read by config/settings/test.py: serve this (the test) database
+            HONBU_TEST_SERVE_DB=str(connection.settings_dict["NAME"]),
+            HONBU_TEST_BATCH=str(batch),
+            HONBU_TEST_PARENT_PID=str(os.getpid()),
+        )
         self.log = open(log_dir / "celery.log", "ab")  # noqa: SIM115 — closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", WORKER_MAIN, "-A", "config", "worker", "--pool", "prefork",
-             "--concurrency", "2", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--without-gossip",
-             "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"],
-            cwd=settings.BASE_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-c",
+                WORKER_MAIN,
+                "-A",
+                "config",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "2",
+                "-Q",
+                settings.CELERY_TASK_DEFAULT_QUEUE,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait_ready(self) -> Worker:
         token = uuid.uuid4().hex
@@ -130,7 +162,9 @@ def start_worker(tmp_path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
     def start(**kwargs) -> Worker:
-        started.append(Worker(log_dir=tmp_path, **kwargs))  # registered first: teardown stops it even if not ready
+        started.append(
+            Worker(log_dir=tmp_path, **kwargs)
+        )  # registered first: teardown stops it even if not ready
         return started[-1].wait_ready()
 
     yield start
@@ -144,8 +178,9 @@ def worker(start_worker) -> Worker:
     return start_worker()
 
 
-def wait_for(condition: Callable[[], bool], *, worker: Worker | None = None,
-             timeout: float = WAIT) -> None:
+def wait_for(
+    condition: Callable[[], bool], *, worker: Worker | None = None, timeout: float = WAIT
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if worker is not None:
@@ -163,8 +198,15 @@ def sweep_and_wait(condition: Callable[[], bool], *, worker: Worker, advance: fl
 
 def instruct(hq, **policy):
     return services.message_send(
-        group=hq.group, sender=hq.mayor, body="住民を3階以上へ避難させてください", client_id=uuid.uuid4(),
-        kind="instruction", priority="urgent", requires_ack=True, escalation={**POLICY, **policy}).message
+        group=hq.group,
+        sender=hq.mayor,
+        body="住民を3階以上へ避難させてください",
+        client_id=uuid.uuid4(),
+        kind="instruction",
+        priority="urgent",
+        requires_ack=True,
+        escalation={**POLICY, **policy},
+    ).message
 
 
 def inapp(user, kind: str, message=None) -> int:
@@ -178,8 +220,12 @@ def chase_of(message, user) -> Chase:
 
 def assert_each_step_once() -> None:
     """No (chase, step, person, channel) twice — the constraint, checked as data."""
-    dupes = (Notification.objects.exclude(chase=None).values("chase", "step", "user", "channel")
-             .annotate(n=Count("id")).filter(n__gt=1))
+    dupes = (
+        Notification.objects.exclude(chase=None)
+        .values("chase", "step", "user", "channel")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
     assert list(dupes) == []
 
 
@@ -217,8 +263,12 @@ def test_reminder_after_n_minutes_repeats_then_first_and_second_deputy(hq, deput
     chase = chase_of(message, hq.ward_head)
     assert (chase.step, chase.reminders, chase.deputy_rank) == (5, 2, 2)  # 5th: unreached
     assert inapp(hq.ward_head, "reminder", message) == 2 and inapp(d1, "escalation", message) == 1
-    assert "北区長" in Notification.objects.get(
-        message=message, user=hq.mayor, kind="unreached", channel="inapp").detail
+    assert (
+        "北区長"
+        in Notification.objects.get(
+            message=message, user=hq.mayor, kind="unreached", channel="inapp"
+        ).detail
+    )
     # A sweep much later (shown by a newer instruction's first reminder) changes nothing here.
     late = instruct(hq)
     sweep_and_wait(lambda: inapp(hq.ward_head, "reminder", late) == 1, worker=worker, advance=3600)
@@ -247,10 +297,20 @@ def test_reading_stops_a_read_chase_but_not_an_ack_chase(hq, worker):
 
     services.receipt_mark_read(user=hq.ward_head, group=hq.group, up_to_seq=by_ack.seq)
 
-    sweep_and_wait(lambda: Notification.objects.filter(
-        message=by_ack, user=hq.ward_head, kind="reminder", channel="inapp").count() == 1,
-        worker=worker)
-    wait_for(lambda: Notification.objects.filter(message=by_read, user=hq.bureau_head).count() == CHANNELS)
+    sweep_and_wait(
+        lambda: (
+            Notification.objects.filter(
+                message=by_ack, user=hq.ward_head, kind="reminder", channel="inapp"
+            ).count()
+            == 1
+        ),
+        worker=worker,
+    )
+    wait_for(
+        lambda: (
+            Notification.objects.filter(message=by_read, user=hq.bureau_head).count() == CHANNELS
+        )
+    )
     assert chase_of(by_read, hq.ward_head).state == "covered"
     assert Notification.objects.filter(message=by_read, user=hq.ward_head).count() == 0
     assert chase_of(by_ack, hq.ward_head).state == "active"
@@ -293,8 +353,10 @@ def test_concurrent_sweeps_fire_each_step_once(hq, worker):
     thread.start()
     escalation.escalation_sweep()
     thread.join(timeout=WAIT)
-    wait_for(lambda: Notification.objects.filter(kind="reminder").count() == 2 * 3 * CHANNELS,
-             worker=worker)
+    wait_for(
+        lambda: Notification.objects.filter(kind="reminder").count() == 2 * 3 * CHANNELS,
+        worker=worker,
+    )
     time.sleep(1.0)  # let the other sweeps finish; nothing more may appear
 
     assert errors == []
@@ -311,17 +373,31 @@ def crowd(hq, size: int) -> list[int]:
     """``size`` more members with accounts in the group, built in bulk."""
     unit = OrgUnitFactory()
     tag = uuid.uuid4().hex[:6]
-    users = User.objects.bulk_create([
-        User(username=f"K{tag}{i:04d}", email=f"k{tag}{i}@city.example.jp", role="staff")
-        for i in range(size)])
+    users = User.objects.bulk_create(
+        [
+            User(username=f"K{tag}{i:04d}", email=f"k{tag}{i}@city.example.jp", role="staff")
+            for i in range(size)
+        ]
+    )
     users = list(User.objects.filter(username__startswith=f"K{tag}"))
-    staff = Staff.objects.bulk_create([
-        Staff(employee_number=f"9{tag}{i:04d}", family_name="大阪", given_name=f"{i}",
-              family_kana="おおさか", given_kana=f"{i}", unit=unit, user=user)
-        for i, user in enumerate(users)])
+    staff = Staff.objects.bulk_create(
+        [
+            Staff(
+                employee_number=f"9{tag}{i:04d}",
+                family_name="大阪",
+                given_name=f"{i}",
+                family_kana="おおさか",
+                given_kana=f"{i}",
+                unit=unit,
+                user=user,
+            )
+            for i, user in enumerate(users)
+        ]
+    )
     staff = list(Staff.objects.filter(employee_number__startswith=f"9{tag}"))
-    GroupMembership.objects.bulk_create([
-        GroupMembership(group=hq.group, staff=s, role="member") for s in staff])
+    GroupMembership.objects.bulk_create(
+        [GroupMembership(group=hq.group, staff=s, role="member") for s in staff]
+    )
     return [u.pk for u in users]
 
 
@@ -358,8 +434,10 @@ def test_a_pool_process_killed_mid_batch_loses_and_duplicates_nothing(hq, start_
 
     # acks_late + reject_on_worker_lost: the task goes back to the queue and the other pool
     # process runs it again from the state in the database; no new sweep is enqueued.
-    wait_for(lambda: Notification.objects.filter(kind="reminder", channel="inapp").count() == due,
-             worker=worker)
+    wait_for(
+        lambda: Notification.objects.filter(kind="reminder", channel="inapp").count() == due,
+        worker=worker,
+    )
     time.sleep(1.0)
     _assert_every_due_step_fired_once(message, due)
 
@@ -372,7 +450,9 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(hq, start_worker
     assert Notification.objects.filter(kind="reminder").count() == KILL_BATCH * CHANNELS
     fresh = start_worker()
     escalation_sweep_task.delay()  # beat's next tick: all the state is in the database
-    wait_for(lambda: Notification.objects.filter(kind="reminder", channel="inapp").count() == due,
-             worker=fresh)
+    wait_for(
+        lambda: Notification.objects.filter(kind="reminder", channel="inapp").count() == due,
+        worker=fresh,
+    )
     time.sleep(1.0)
     _assert_every_due_step_fired_once(message, due)

@@ -58,8 +58,13 @@ def push_service(monkeypatch) -> Iterator[PushService]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 — http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            service.received.append({"path": self.path, "body": body,
-                                     "headers": {k.lower(): v for k, v in self.headers.items()}})
+            service.received.append(
+                {
+                    "path": self.path,
+                    "body": body,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                }
+            )
             self.send_response(service.status)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -80,7 +85,9 @@ def push_service(monkeypatch) -> Iterator[PushService]:
 def vapid(settings) -> Iterator[ec.EllipticCurvePrivateKey]:
     """The server's VAPID key, given as HONBU_VAPID_PRIVATE_KEY (raw, base64url)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    settings.HONBU_VAPID_PRIVATE_KEY = b64url(key.private_numbers().private_value.to_bytes(32, "big"))
+    settings.HONBU_VAPID_PRIVATE_KEY = b64url(
+        key.private_numbers().private_value.to_bytes(32, "big")
+    )
     vapid_keys.cache_clear()
     yield key
     vapid_keys.cache_clear()
@@ -97,18 +104,23 @@ def subscribe(user, push_service: PushService) -> Device:
     """What a browser's PushManager.subscribe() yields: a P-256 key pair and 16 auth bytes."""
     key = ec.generate_private_key(ec.SECP256R1())
     auth = os.urandom(16)
-    public = key.public_key().public_bytes(serialization.Encoding.X962,
-                                           serialization.PublicFormat.UncompressedPoint)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
     sub = PushSubscription.objects.create(
-        user=user, endpoint=f"{push_service.url}/push/{uuid.uuid4().hex}",
-        p256dh=b64url(public), auth=b64url(auth))
+        user=user,
+        endpoint=f"{push_service.url}/push/{uuid.uuid4().hex}",
+        p256dh=b64url(public),
+        auth=b64url(auth),
+    )
     return Device(sub, key, auth)
 
 
 def decrypt(device: Device, request: dict) -> dict:
     assert request["headers"]["content-encoding"] == "aes128gcm"
-    plain = http_ece.decrypt(request["body"], private_key=device.key, auth_secret=device.auth,
-                             version="aes128gcm")
+    plain = http_ece.decrypt(
+        request["body"], private_key=device.key, auth_secret=device.auth, version="aes128gcm"
+    )
     return json.loads(plain)
 
 
@@ -119,26 +131,38 @@ def vapid_claims(request: dict, server_key: ec.EllipticCurvePrivateKey) -> dict:
     parts = dict(p.strip().split("=", 1) for p in params.split(","))
     public = server_key.public_key()
     assert unb64url(parts["k"]) == public.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
     header, claims, signature = parts["t"].split(".")
     assert json.loads(unb64url(header))["alg"] == "ES256"
     raw = unb64url(signature)
-    public.verify(encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
-                  f"{header}.{claims}".encode(), ec.ECDSA(hashes.SHA256()))  # raises if forged
+    public.verify(
+        encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
+        f"{header}.{claims}".encode(),
+        ec.ECDSA(hashes.SHA256()),
+    )  # raises if forged
     return json.loads(unb64url(claims))
 
 
 def reminder_for(hq, user, channel: str = "push") -> Notification:
     message = services.message_send(
-        group=hq.group, sender=hq.mayor, body=BODY, client_id=uuid.uuid4(), kind="instruction",
-        priority="urgent", requires_ack=True,
-        escalation={"first_after": 60, "repeat_every": 60, "repeat_count": 1}).message
+        group=hq.group,
+        sender=hq.mayor,
+        body=BODY,
+        client_id=uuid.uuid4(),
+        kind="instruction",
+        priority="urgent",
+        requires_ack=True,
+        escalation={"first_after": 60, "repeat_every": 60, "repeat_count": 1},
+    ).message
     escalation.escalation_sweep(now=message.created_at + timedelta(seconds=60))
     return Notification.objects.get(message=message, user=user, kind="reminder", channel=channel)
 
 
 # --- delivery -------------------------------------------------------------------------------
-def test_a_reminder_reaches_the_push_service_encrypted_and_signed(hq, push_service, vapid, settings):
+def test_a_reminder_reaches_the_push_service_encrypted_and_signed(
+    hq, push_service, vapid, settings
+):
     device = subscribe(hq.ward_head, push_service)
     note = reminder_for(hq, hq.ward_head)
     started = time.time()
@@ -151,8 +175,11 @@ def test_a_reminder_reaches_the_push_service_encrypted_and_signed(hq, push_servi
     with translation.override(hq.ward_head.language):
         title = gettext("Reminder: please respond to this instruction")
     assert decrypt(device, request) == {
-        "title": title, "body": f"{message.sender_name}: {BODY}",
-        "url": f"/messages/g/{hq.group.pk}/#msg-{message.seq}", "tag": f"honbu-{message.pk}"}
+        "title": title,
+        "body": f"{message.sender_name}: {BODY}",
+        "url": f"/messages/g/{hq.group.pk}/#msg-{message.seq}",
+        "tag": f"honbu-{message.pk}",
+    }
     claims = vapid_claims(request, vapid)
     assert claims["aud"] == push_service.url and claims["sub"] == settings.HONBU_VAPID_SUBJECT
     assert started < claims["exp"] <= started + 24 * 3600
@@ -240,7 +267,9 @@ def test_vapid_generate_writes_a_key_the_server_then_uses(settings, tmp_path):
     path = vapid_generate()
     try:
         vapid, public = vapid_keys()
-        assert path == tmp_path / "vapid_private.pem" and oct(path.stat().st_mode & 0o777) == "0o600"
+        assert (
+            path == tmp_path / "vapid_private.pem" and oct(path.stat().st_mode & 0o777) == "0o600"
+        )
         assert vapid is not None and len(unb64url(public)) == 65  # uncompressed P-256 point
     finally:
         vapid_keys.cache_clear()
@@ -249,15 +278,17 @@ def test_vapid_generate_writes_a_key_the_server_then_uses(settings, tmp_path):
 # --- the settings page and subscription endpoints ----------------------------------------------
 @pytest.fixture
 def eager_celery() -> Iterator[None]:
-    """Run enqueued tasks in this process (the worker path is tests/messaging/test_escalation_worker.py)."""
+    """Run enqueued tasks in this process (the worker path is
+    tests/messaging/test_escalation_worker.py)."""
     before = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = before
 
 
-def test_the_test_notification_reaches_every_channel(client, hq, push_service, vapid, eager_celery,
-                                                     mailoutbox, django_capture_on_commit_callbacks):
+def test_the_test_notification_reaches_every_channel(
+    client, hq, push_service, vapid, eager_celery, mailoutbox, django_capture_on_commit_callbacks
+):
     device = subscribe(hq.ward_head, push_service)
     client.force_login(hq.ward_head)
 
@@ -266,8 +297,11 @@ def test_the_test_notification_reaches_every_channel(client, hq, push_service, v
 
     assert response.status_code == 302
     notes = Notification.objects.filter(user=hq.ward_head, kind="test")
-    assert dict(notes.values_list("channel", "status")) == {"inapp": "sent", "push": "sent",
-                                                             "email": "sent"}
+    assert dict(notes.values_list("channel", "status")) == {
+        "inapp": "sent",
+        "push": "sent",
+        "email": "sent",
+    }
     with translation.override(hq.ward_head.language):
         title = gettext("Honbu test notification")
     [request] = push_service.received
@@ -283,9 +317,15 @@ def test_the_settings_page_offers_the_servers_public_key(client, hq, vapid):
     assert f'data-key="{vapid_keys()[1]}"' in response.content.decode()
 
 
-VALID = {"endpoint": "https://fcm.googleapis.com/fcm/send/abc123",
-         "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
-                  "auth": "tBHItJI5svbpez7KI4CCXg"}}
+VALID = {
+    "endpoint": "https://fcm.googleapis.com/fcm/send/abc123",
+    "keys": {
+        "p256dh": (
+            "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM"
+        ),
+        "auth": "tBHItJI5svbpez7KI4CCXg",
+    },
+}
 
 
 def post_json(client, name: str, data, **extra):
@@ -299,23 +339,46 @@ def test_subscribe_stores_the_subscription(client, hq):
     assert response.status_code == 200 and response.json() == {"ok": True}
     sub = PushSubscription.objects.get()
     assert (sub.user, sub.endpoint, sub.p256dh, sub.auth, sub.user_agent) == (
-        hq.ward_head, VALID["endpoint"], VALID["keys"]["p256dh"], VALID["keys"]["auth"], "Safari/17")
+        hq.ward_head,
+        VALID["endpoint"],
+        VALID["keys"]["p256dh"],
+        VALID["keys"]["auth"],
+        "Safari/17",
+    )
     # The same browser subscribing again updates the row instead of adding one.
     assert post_json(client, "messaging:push_subscribe", VALID).status_code == 200
     assert PushSubscription.objects.count() == 1
 
 
-@pytest.mark.parametrize("data", [
-    "not json", "[]", {"endpoint": VALID["endpoint"]}, {"keys": VALID["keys"]},
-    {**VALID, "endpoint": "http://push.example/insecure"},
-    {**VALID, "endpoint": "javascript:alert(1)"},
-    {**VALID, "endpoint": 42},
-    {**VALID, "endpoint": "https://push.example/" + "a" * 1000},
-    {**VALID, "keys": {"p256dh": "B" * 201, "auth": "x"}},
-    {**VALID, "keys": {"p256dh": "B", "auth": "x" * 101}},
-    {**VALID, "keys": {"p256dh": ["B"], "auth": "x"}},
-], ids=["not-json", "list", "no-keys", "no-endpoint", "http", "javascript", "number",
-        "long-endpoint", "long-p256dh", "long-auth", "p256dh-list"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        "not json",
+        "[]",
+        {"endpoint": VALID["endpoint"]},
+        {"keys": VALID["keys"]},
+        {**VALID, "endpoint": "http://push.example/insecure"},
+        {**VALID, "endpoint": "javascript:alert(1)"},
+        {**VALID, "endpoint": 42},
+        {**VALID, "endpoint": "https://push.example/" + "a" * 1000},
+        {**VALID, "keys": {"p256dh": "B" * 201, "auth": "x"}},
+        {**VALID, "keys": {"p256dh": "B", "auth": "x" * 101}},
+        {**VALID, "keys": {"p256dh": ["B"], "auth": "x"}},
+    ],
+    ids=[
+        "not-json",
+        "list",
+        "no-keys",
+        "no-endpoint",
+        "http",
+        "javascript",
+        "number",
+        "long-endpoint",
+        "long-p256dh",
+        "long-auth",
+        "p256dh-list",
+    ],
+)
 def test_subscribe_refuses_bad_input_and_stores_nothing(client, hq, data):
     client.force_login(hq.ward_head)
     response = post_json(client, "messaging:push_subscribe", data)
@@ -332,21 +395,31 @@ def test_subscribe_needs_post(client, hq):
 def test_anonymous_is_sent_to_sign_in(client, db):
     for name in ("messaging:push_subscribe", "messaging:push_unsubscribe"):
         response = post_json(client, name, VALID)
-        assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
+        assert response.status_code == 302 and response["Location"].startswith(
+            reverse("account_login")
+        )
     assert PushSubscription.objects.count() == 0
 
 
 def test_unsubscribe_removes_only_ones_own_subscription(client, hq):
-    mine = PushSubscription.objects.create(user=hq.ward_head, endpoint=VALID["endpoint"],
-                                           p256dh="B", auth="a")
-    theirs = PushSubscription.objects.create(user=hq.bureau_head, endpoint="https://push.example/theirs",
-                                             p256dh="B", auth="a")
+    mine = PushSubscription.objects.create(
+        user=hq.ward_head, endpoint=VALID["endpoint"], p256dh="B", auth="a"
+    )
+    theirs = PushSubscription.objects.create(
+        user=hq.bureau_head, endpoint="https://push.example/theirs", p256dh="B", auth="a"
+    )
     client.force_login(hq.ward_head)
 
-    assert post_json(client, "messaging:push_unsubscribe", {"endpoint": theirs.endpoint}).status_code == 200
+    assert (
+        post_json(client, "messaging:push_unsubscribe", {"endpoint": theirs.endpoint}).status_code
+        == 200
+    )
     assert post_json(client, "messaging:push_unsubscribe", "nope").status_code == 400
     assert PushSubscription.objects.filter(pk=theirs.pk).exists()
-    assert post_json(client, "messaging:push_unsubscribe", {"endpoint": mine.endpoint}).status_code == 200
+    assert (
+        post_json(client, "messaging:push_unsubscribe", {"endpoint": mine.endpoint}).status_code
+        == 200
+    )
     assert list(PushSubscription.objects.values_list("pk", flat=True)) == [theirs.pk]
 
 

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 
 
 def send(hq, sender=None, body="本部を設置しました", **kw):
-    return services.message_send(group=hq.group, sender=sender or hq.mayor, body=body,
-                                 client_id=uuid.uuid4(), **kw)
+    return services.message_send(
+        group=hq.group, sender=sender or hq.mayor, body=body, client_id=uuid.uuid4(), **kw
+    )
 
 
 def test_send_numbers_messages_gap_free_and_snapshots_recipients(hq):
@@ -29,7 +30,10 @@ def test_send_numbers_messages_gap_free_and_snapshots_recipients(hq):
     assert hq.group.last_seq == 2
     # Everyone but the sender is an expected recipient; the observer reads too.
     assert set(Receipt.objects.filter(message=first).values_list("user_id", flat=True)) == {
-        hq.ward_head.pk, hq.bureau_head.pk, hq.observer.pk}
+        hq.ward_head.pk,
+        hq.bureau_head.pk,
+        hq.observer.pk,
+    }
     assert first.recipient_count == 3
     assert MessageVersion.objects.get(message=first).body == "本部を設置しました"
 
@@ -58,7 +62,9 @@ def test_denied_senders_change_nothing(hq):
 
 
 def test_new_post_holder_is_a_member_at_once(hq):
-    newcomer = StaffFactory(user=__import__("tests.factories", fromlist=["UserFactory"]).UserFactory())
+    newcomer = StaffFactory(
+        user=__import__("tests.factories", fromlist=["UserFactory"]).UserFactory()
+    )
     post = hq.ward_head.staff.posts_held.get()
     directory_services.post_assign_holder(post=post, holder=newcomer, actor=None)
     assert selectors.user_can_post(user=newcomer.user, group=hq.group)
@@ -66,8 +72,13 @@ def test_new_post_holder_is_a_member_at_once(hq):
 
 
 def test_instruction_read_and_acknowledge(hq):
-    msg = send(hq, kind="instruction", priority="urgent", requires_ack=True,
-               body="住民を3階以上へ避難させてください").message
+    msg = send(
+        hq,
+        kind="instruction",
+        priority="urgent",
+        requires_ack=True,
+        body="住民を3階以上へ避難させてください",
+    ).message
 
     services.receipt_mark_read(user=hq.ward_head, group=hq.group, up_to_seq=msg.seq)
     services.receipt_acknowledge(user=hq.bureau_head, message=msg)
@@ -107,7 +118,10 @@ def test_edit_and_delete_keep_every_version(hq):
     msg.refresh_from_db()
     assert msg.deleted_at is not None and msg.edited_at is not None
     assert list(msg.versions.values_list("version", "action", "body")) == [
-        (1, "create", "第1報"), (2, "edit", "第1報（訂正）"), (3, "delete", "")]
+        (1, "create", "第1報"),
+        (2, "edit", "第1報（訂正）"),
+        (3, "delete", ""),
+    ]
 
 
 def test_only_the_sender_within_the_window_may_change(hq, settings):
@@ -115,7 +129,8 @@ def test_only_the_sender_within_the_window_may_change(hq, settings):
     with pytest.raises(PermissionDenied):
         services.message_edit(message=msg, editor=hq.ward_head, body="改ざん")
     Message.objects.filter(pk=msg.pk).update(
-        created_at=timezone.now() - timedelta(minutes=settings.HONBU_EDIT_WINDOW_MINUTES + 1))
+        created_at=timezone.now() - timedelta(minutes=settings.HONBU_EDIT_WINDOW_MINUTES + 1)
+    )
     msg.refresh_from_db()
     with pytest.raises(PermissionDenied):
         services.message_delete(message=msg, actor=hq.mayor)
@@ -125,12 +140,17 @@ def test_only_the_sender_within_the_window_may_change(hq, settings):
 
 def test_reply_is_tied_to_the_instruction(hq):
     instruction = send(hq, kind="instruction", requires_ack=True).message
-    reply = send(hq, sender=hq.ward_head, body="公用車で呼びかけています", reply_to_id=instruction.pk).message
+    reply = send(
+        hq, sender=hq.ward_head, body="公用車で呼びかけています", reply_to_id=instruction.pk
+    ).message
     assert reply.kind == "reply" and reply.reply_to == instruction
 
 
 def test_membership_changes_are_audited(hq):
-    assert AuditEntry.objects.filter(action="group.member_add", target_id=str(hq.group.pk)).count() == 4
+    assert (
+        AuditEntry.objects.filter(action="group.member_add", target_id=str(hq.group.pk)).count()
+        == 4
+    )
 
 
 def test_unsafe_text_is_rendered_inert():
@@ -144,13 +164,16 @@ def test_unsafe_text_is_rendered_inert():
         def handle_starttag(self, tag, attrs):
             self.tags.append((tag, dict(attrs)))
 
-    payload = ('<script>alert(1)</script><img src=x onerror=alert(1)> '
-               '<a href="javascript:alert(1)">x</a> \u202egnp.exe https://city.example.jp/a?b=1')
+    payload = (
+        "<script>alert(1)</script><img src=x onerror=alert(1)> "
+        '<a href="javascript:alert(1)">x</a> \u202egnp.exe https://city.example.jp/a?b=1'
+    )
     parser = Tags()
     parser.feed(render_body(payload))
     # The only element is the https link; everything else arrived as text.
-    assert parser.tags == [("a", {"href": "https://city.example.jp/a?b=1",
-                                  "rel": "noopener noreferrer nofollow"})]
+    assert parser.tags == [
+        ("a", {"href": "https://city.example.jp/a?b=1", "rel": "noopener noreferrer nofollow"})
+    ]
     assert "\u202e" not in render_body(payload)
     assert "&lt;script&gt;" in render_body("<script>")
 
@@ -158,14 +181,21 @@ def test_unsafe_text_is_rendered_inert():
 def test_bulk_mark_read_matches_one_by_one(hq, django_assert_num_queries):
     first = send(hq).message
     second = send(hq, body="第2報").message
-    items = [(hq.ward_head.pk, hq.group.pk, second.seq), (hq.bureau_head.pk, hq.group.pk, first.seq),
-             (hq.ward_head.pk, hq.group.pk, first.seq)]  # a repeat with a lower number
+    items = [
+        (hq.ward_head.pk, hq.group.pk, second.seq),
+        (hq.bureau_head.pk, hq.group.pk, first.seq),
+        (hq.ward_head.pk, hq.group.pk, first.seq),
+    ]  # a repeat with a lower number
 
     with django_assert_num_queries(5):  # savepoint, SELECT, UPDATE, unread counts, release
         assert services.receipts_mark_read_bulk(items=items) == 3
 
     read = set(Receipt.objects.filter(read_at__isnull=False).values_list("user_id", "message_id"))
-    assert read == {(hq.ward_head.pk, first.pk), (hq.ward_head.pk, second.pk), (hq.bureau_head.pk, first.pk)}
+    assert read == {
+        (hq.ward_head.pk, first.pk),
+        (hq.ward_head.pk, second.pk),
+        (hq.bureau_head.pk, first.pk),
+    }
     assert services.receipts_mark_read_bulk(items=items) == 0  # first read times are kept
     # A user cannot mark someone else's receipts: only their own rows match.
     assert services.receipts_mark_read_bulk(items=[(hq.outsider.pk, hq.group.pk, 99)]) == 0

@@ -16,5 +16,7 @@ class Command(BaseCommand):
             return
         path = vapid_generate()
         _vapid, public = vapid_keys()
-        self.stdout.write(self.style.SUCCESS(f"Created {path} (keep it secret). Public key: {public}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Created {path} (keep it secret). Public key: {public}")
+        )
         self.stdout.write(f"For several servers set HONBU_VAPID_PRIVATE_KEY from {_vapid_file()}.")
