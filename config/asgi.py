@@ -9,7 +9,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from messaging.routing import websocket_urlpatterns  # noqa: E402
+from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 
 def websocket_application():

@@ -5,12 +5,13 @@ from django.shortcuts import redirect
 from django.urls import include, path, reverse
 from django.utils.http import urlencode
 from django.views.decorators.cache import cache_page
+from django.views.generic import RedirectView
 from django.views.i18n import JavaScriptCatalog
 
-from directory import views as directory_views
 from directory.context_processors import js_catalog_version
 from directory.views_account import settings_view
 from directory.views_pwa import manifest, service_worker
+from home import views as home_views
 
 
 @login_not_required
@@ -27,9 +28,17 @@ admin.site.login = admin_login
 admin.site.site_header = "Honbu"
 
 urlpatterns = [
-    path("", directory_views.home, name="home"),
+    path("", home_views.home, name="home"),
     path("directory/", include("directory.urls")),
     path("messages/", include("messaging.urls")),
+    path("notifications/", include("notifications.urls")),
+    # Where notification settings and banners lived before the notifications app (links in
+    # e-mails and push notifications already sent).
+    path("messages/notifications/", RedirectView.as_view(url="/notifications/", permanent=True)),
+    path(
+        "messages/notifications/<int:notification_id>/open/",
+        RedirectView.as_view(url="/notifications/%(notification_id)s/open/", permanent=True),
+    ),
     path("settings/", settings_view, name="settings"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

@@ -15,6 +15,7 @@ from django.db import models, transaction
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from . import hooks
 from .models import AuditEntry, OrgUnit, Post, PostDeputy, Staff, User
 from .text import join_key, normalize
 
@@ -230,15 +231,11 @@ def post_assign_holder(
 
 
 def _post_groups_changed(post: Post, user_ids: list[int]) -> None:
-    """Groups address posts: the new holder joins them at once and the old one leaves, even on
-    websockets already open (their consumers re-read their memberships)."""
-    from messaging.events import MembershipChanged, channel_group, send_event_on_commit
-
-    for group_id in post.group_memberships.values_list("group_id", flat=True):
-        send_event_on_commit(
-            MembershipChanged(group=group_id),
-            groups=[channel_group("usr", uid) for uid in user_ids],
+    hooks.access_changed(
+        hooks.AccessChange(
+            reason=hooks.REASON_POST_HOLDER, user_ids=tuple(user_ids), post_id=post.pk
         )
+    )
 
 
 def post_deputies_check(*, holder_id: int | None, deputies: Sequence[Staff]) -> None:
@@ -501,8 +498,6 @@ def user_password_changed(*, user: User) -> User:
 def user_accounts_close(*, user_ids: Iterable[int], actor: User | None, reason: str) -> int:
     """Deactivate accounts (e.g. staff who left): they can no longer sign in, their open
     websockets close at once, and the change is audited. Returns how many were closed."""
-    from messaging.events import SessionEnd, channel_group, send_event_on_commit
-
     with transaction.atomic():
         ids = list(
             User.objects.filter(pk__in=list(user_ids), is_active=True)
@@ -513,8 +508,8 @@ def user_accounts_close(*, user_ids: Iterable[int], actor: User | None, reason: 
             return 0
         User.objects.filter(pk__in=ids).update(is_active=False)
         audit_record(actor=actor, action="user.deactivate", data={"users": ids, "reason": reason})
-        send_event_on_commit(
-            SessionEnd(reason="deactivated"), groups=[channel_group("usr", uid) for uid in ids]
+        hooks.access_changed(
+            hooks.AccessChange(reason=hooks.REASON_DEACTIVATED, user_ids=tuple(ids))
         )
     return len(ids)
 
@@ -523,8 +518,6 @@ def session_ended(*, session_key: str | None) -> None:
     """A sign-out: close the websockets opened with that session (other devices stay)."""
     if not session_key:
         return
-    from messaging.events import SessionEnd, channel_group, send_event_on_commit
-
-    send_event_on_commit(
-        SessionEnd(reason="signed_out"), groups=[channel_group("sess", session_key)]
+    hooks.access_changed(
+        hooks.AccessChange(reason=hooks.REASON_SIGNED_OUT, session_key=session_key)
     )

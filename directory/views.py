@@ -12,22 +12,6 @@ from .models import OrgUnit
 MAX_QUERY_LENGTH = 100
 
 
-def home(request: HttpRequest) -> HttpResponse:
-    staff = getattr(request.user, "staff", None)
-    profile = selectors.staff_profile(staff_id=staff.pk) if staff else None
-    from messaging import selectors as messaging_selectors  # home shows what waits for you
-
-    return render(
-        request,
-        "directory/home.html",
-        {
-            "profile": profile,
-            "waiting": messaging_selectors.user_waiting_instructions(user=request.user),
-            "stand_ins": messaging_selectors.user_stand_ins(user=request.user),
-        },
-    )
-
-
 def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:MAX_QUERY_LENGTH].strip()
     context = {

@@ -6,9 +6,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from directory.services import audit_record
-
+from . import services
 from .models import CommandGroup, GroupMembership, Message, MessageVersion
+from .services.groups import GROUP_FIELDS
 
 
 class MembershipInline(admin.TabularInline):
@@ -30,45 +30,58 @@ class CommandGroupAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).exclude(kind=CommandGroup.Kind.DIRECT)
 
+    # Every write goes through the services, so the admin's changes are audited like any
+    # other and open websockets follow them at once (a member removed here stops receiving
+    # the group's messages immediately).
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
-        audit_record(
-            actor=request.user,
-            action="group.update" if change else "group.create",
-            target=obj,
-            data={"changed": form.changed_data},
-        )
+        fields = {
+            name: form.cleaned_data[name] for name in form.changed_data if name in GROUP_FIELDS
+        }
+        if change:
+            services.group_update(group=obj, actor=request.user, **fields)
+        else:
+            created = services.group_create(
+                name=obj.name,
+                kind=obj.kind,
+                unit=obj.unit,
+                description=obj.description,
+                actor=request.user,
+            )
+            if not obj.is_active:
+                services.group_update(group=created, actor=request.user, is_active=False)
+            obj.pk = created.pk
+        obj.refresh_from_db()
 
     def save_formset(self, request, form, formset, change):
-        instances = formset.save(commit=False)
-        for membership in formset.deleted_objects:
-            audit_record(
+        group = form.instance
+        # What the admin's change message lists (ModelFormSet.save() would set these).
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for inline in formset.deleted_forms:
+            if inline.instance.pk is not None:
+                services.group_remove_member(membership=inline.instance, actor=request.user)
+                formset.deleted_objects.append(inline.instance)
+        for inline in formset.forms:
+            if inline in formset.deleted_forms or not inline.has_changed():
+                continue
+            if not inline.cleaned_data:
+                continue
+            row = inline.instance
+            if row.pk is not None:
+                before = GroupMembership.objects.get(pk=row.pk)
+                if (before.post_id, before.staff_id) != (row.post_id, row.staff_id):
+                    # Another seat on the same row: the old one leaves, the new one joins.
+                    services.group_remove_member(membership=before, actor=request.user)
+            saved = services.group_add_member(
+                group=group,
                 actor=request.user,
-                action="group.member_remove",
-                target=form.instance,
-                data={
-                    "post": membership.post_id,
-                    "staff": membership.staff_id,
-                    "role": membership.role,
-                },
+                post=inline.cleaned_data.get("post"),
+                staff=inline.cleaned_data.get("staff"),
+                role=inline.cleaned_data["role"],
             )
-            membership.delete()
-        for membership in instances:
-            created = membership.pk is None
-            membership.save()
-            audit_record(
-                actor=request.user,
-                action="group.member_add" if created else "group.member_role",
-                target=form.instance,
-                data={
-                    "post": membership.post_id,
-                    "staff": membership.staff_id,
-                    "role": membership.role,
-                },
-            )
-        formset.save_m2m()
+            if row.pk is None:
+                formset.new_objects.append(saved)
+            else:
+                formset.changed_objects.append((saved, inline.changed_data))
 
 
 class VersionInline(admin.TabularInline):

@@ -3,9 +3,9 @@ deputies in order, then a report of who stayed unreached to the sender and the c
 
 State lives in the database (Chase rows with an indexed ``next_due_at``); a periodic sweep
 (Celery beat → ``escalation_sweep_task``) advances due chases in batches. Each step is written in
-the same transaction that moves the chase on, under a row lock, and Notification rows are unique
-per (chase, step, person, channel): a step fires at most once even if two sweeps run together or
-a worker dies half-way (its transaction rolls back and the next sweep redoes the step).
+the same transaction that moves the chase on, under a row lock, and notifications are unique per
+(chase step, person, channel) (their ``once_key``): a step fires at most once even if two sweeps
+run together or a worker dies half-way (its transaction rolls back and the next sweep redoes it).
 See docs/escalation.md.
 """
 
@@ -16,138 +16,28 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from directory.models import PostDeputy, Staff, User
-from directory.services import audit_record
+from directory.models import OrgUnit, PostDeputy, Staff, User
+from notifications.models import Notification
+from notifications.selectors import channels_for
+from notifications.services import notification_new, notifications_create
+from realtime import clock
+from realtime.events import channel_group, send_event_on_commit, send_events_on_commit
 
-from . import clock, events
 from .bulk import chases_insert
-from .models import (
-    Chase,
-    CommandGroup,
-    EscalationPolicy,
-    Message,
-    Notification,
-    NotificationSettings,
-    StandIn,
-)
+from .events import ChaseChanged
+from .listeners import KIND_ESCALATION, KIND_REMINDER, KIND_UNREACHED
+from .models import Chase, Message, StandIn
+from .policies import POLICY_DEFAULTS
 
-# Defaults by priority: urgent instructions are chased harder.
-POLICY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "normal": {
-        "enabled": True,
-        "stop_on": "ack",
-        "first_after": 300,
-        "repeat_every": 300,
-        "repeat_count": 2,
-        "use_deputies": True,
-        "deputy_wait": 300,
-    },
-    "important": {
-        "enabled": True,
-        "stop_on": "ack",
-        "first_after": 300,
-        "repeat_every": 300,
-        "repeat_count": 2,
-        "use_deputies": True,
-        "deputy_wait": 300,
-    },
-    "urgent": {
-        "enabled": True,
-        "stop_on": "ack",
-        "first_after": 120,
-        "repeat_every": 120,
-        "repeat_count": 2,
-        "use_deputies": True,
-        "deputy_wait": 180,
-    },
-}
-POLICY_FIELDS = (
-    "enabled",
-    "stop_on",
-    "first_after",
-    "repeat_every",
-    "repeat_count",
-    "use_deputies",
-    "deputy_wait",
-)
 BATCH_SIZE = 500
 
-ERR_CANNOT_EDIT_POLICY = _(
-    "Only commanders, drill coordinators and administrators can change the escalation policy."
-)
-ERR_BAD_POLICY = _("The escalation policy is not valid: %(detail)s")
 ERR_NOT_YOUR_STANDIN = _("This instruction was not handed to you.")
-
-
-# --- policies -------------------------------------------------------------------------------
-def policy_for(*, group: CommandGroup, priority: str) -> dict[str, Any]:
-    row = EscalationPolicy.objects.filter(group=group, priority=priority).first()
-    if row is None:
-        return dict(POLICY_DEFAULTS.get(priority, POLICY_DEFAULTS["normal"]))
-    return {f: getattr(row, f) for f in POLICY_FIELDS}
-
-
-def policy_clean(data: dict[str, Any]) -> dict[str, Any]:
-    """Validate a policy given as a dict (a group default or a per-instruction override)."""
-    out = dict(POLICY_DEFAULTS["normal"])
-    out.update({k: v for k, v in data.items() if k in POLICY_FIELDS})
-    problems = []
-    if out["stop_on"] not in EscalationPolicy.StopOn.values:
-        problems.append("stop_on")
-    for name in ("first_after", "repeat_every", "deputy_wait"):
-        if (
-            not isinstance(out[name], int)
-            or isinstance(out[name], bool)
-            or not 1 <= out[name] <= 7 * 86400
-        ):
-            problems.append(name)
-    if not isinstance(out["repeat_count"], int) or not 0 <= out["repeat_count"] <= 20:
-        problems.append("repeat_count")
-    for name in ("enabled", "use_deputies"):
-        out[name] = bool(out[name])
-    if problems:
-        raise ValidationError(ERR_BAD_POLICY % {"detail": ", ".join(problems)})
-    return out
-
-
-def user_can_edit_policy(*, user: User, group: CommandGroup) -> bool:
-    from . import selectors
-
-    if not (user.is_authenticated and user.is_active):
-        return False
-    if user.role in (User.Role.ADMIN, User.Role.COORDINATOR):
-        return True
-    return selectors.user_group_role(user=user, group=group) == "commander"
-
-
-@transaction.atomic
-def policy_update(
-    *, group: CommandGroup, priority: str, actor: User, **fields: Any
-) -> EscalationPolicy:
-    if not user_can_edit_policy(user=actor, group=group):
-        raise PermissionDenied(ERR_CANNOT_EDIT_POLICY)
-    if priority not in Message.Priority.values:
-        raise ValidationError(ERR_BAD_POLICY % {"detail": "priority"})
-    current = policy_for(group=group, priority=priority)
-    cleaned = policy_clean({**current, **fields})
-    row, _created = EscalationPolicy.objects.select_for_update().get_or_create(
-        group=group, priority=priority, defaults=cleaned
-    )
-    for name, value in cleaned.items():
-        setattr(row, name, value)
-    row.save()
-    audit_record(
-        actor=actor,
-        action="policy.update",
-        target=group,
-        data={"priority": priority, "before": current, "after": cleaned},
-    )
-    return row
 
 
 # --- starting a chase (called by message_send, inside its transaction) ----------------------
@@ -209,7 +99,7 @@ def standin_respond(*, user: User, stand_in: StandIn, acknowledge: bool) -> Stan
             None,
         )
         chase.save(update_fields=["state", "covered_by", "covered_at", "next_due_at"])
-    _chase_event(chase.message)
+    chase_event(chase.message)
     return stand_in
 
 
@@ -239,34 +129,6 @@ def escalation_sweep(
         if result.processed < batch_size:
             break
     return total
-
-
-def notification_new(*, channel: str, created_at: datetime, **fields: Any) -> Notification:
-    """An unsaved Notification: in-app ones are delivered (over the channel layer) as they are
-    written; push and e-mail wait for notifications_deliver_task."""
-    in_app = channel == Notification.Channel.IN_APP
-    return Notification(
-        channel=channel,
-        created_at=created_at,
-        status=Notification.Status.SENT if in_app else Notification.Status.PENDING,
-        sent_at=created_at if in_app else None,
-        **fields,
-    )
-
-
-def _channels_for(user_ids: set[int]) -> dict[int, list[str]]:
-    prefs = {s.user_id: s for s in NotificationSettings.objects.filter(user_id__in=user_ids)}
-    emails = dict(User.objects.filter(pk__in=user_ids).values_list("pk", "email"))
-    out = {}
-    for uid in user_ids:
-        pref = prefs.get(uid)
-        chans = [Notification.Channel.IN_APP]
-        if pref is None or pref.push:
-            chans.append(Notification.Channel.PUSH)
-        if (pref is None or pref.email) and emails.get(uid):
-            chans.append(Notification.Channel.EMAIL)
-        out[uid] = chans
-    return out
 
 
 @transaction.atomic
@@ -326,7 +188,7 @@ def _sweep_batch(*, now: datetime, batch_size: int) -> SweepResult:
         if chase.reminders < 1 + policy["repeat_count"]:
             chase.reminders += 1
             targets[chase.pk] = {receipt.user_id}
-            kinds[chase.pk] = Notification.Kind.REMINDER
+            kinds[chase.pk] = KIND_REMINDER
             # After the last reminder the next step is the first deputy (or "unreached").
             chase.next_due_at = now + timedelta(seconds=policy["repeat_every"])
             result.reminders += 1
@@ -344,7 +206,7 @@ def _sweep_batch(*, now: datetime, batch_size: int) -> SweepResult:
             chase.deputy_rank = nxt[0]
             new_standins.append(StandIn(chase=chase, deputy_id=nxt[1], rank=nxt[0]))
             targets[chase.pk] = {nxt[1]}
-            kinds[chase.pk] = Notification.Kind.ESCALATION
+            kinds[chase.pk] = KIND_ESCALATION
             chase.next_due_at = now + timedelta(seconds=policy["deputy_wait"])
             result.escalations += 1
         else:
@@ -352,7 +214,8 @@ def _sweep_batch(*, now: datetime, batch_size: int) -> SweepResult:
             result.unreached += 1
     _write_steps(chases)
     StandIn.objects.bulk_create(new_standins, ignore_conflicts=True)
-    channels = _channels_for({u for users in targets.values() for u in users})
+    channels = channels_for({u for users in targets.values() for u in users})
+    subject_type = message_type()
     notes = []
     by_id = {c.pk: c for c in chases}
     for chase_id, users in targets.items():
@@ -361,32 +224,24 @@ def _sweep_batch(*, now: datetime, batch_size: int) -> SweepResult:
             for channel in channels[uid]:
                 notes.append(
                     notification_new(
-                        message_id=chase.message_id,
-                        chase_id=chase_id,
-                        step=chase.step,
+                        subject_type=subject_type,
+                        subject_id=chase.message_id,
+                        data={"chase": chase_id, "step": chase.step},
+                        once_key=f"chase:{chase_id}:{chase.step}",
                         user_id=uid,
                         kind=kinds[chase_id],
                         channel=channel,
                         created_at=now,
                     )
                 )
-    Notification.objects.bulk_create(notes, batch_size=1000, ignore_conflicts=True)
-    created = list(
-        Notification.objects.filter(chase_id__in=list(targets), created_at=now).values_list(
-            "id", "user_id", "channel", "kind", "message_id", "chase_id"
-        )
-    )
+    written = notifications_create(notes=notes)
     result.reports = _report_unreached(message_ids=touched_messages, now=now)
-    outbound = [
-        nid for nid, _u, channel, *_rest in created if channel != Notification.Channel.IN_APP
-    ]
-    result.notification_ids = outbound
-    _after_commit_delivery(created, outbound)
-    events.send_events_on_commit(
+    result.notification_ids = [w.id for w in written if w.channel != Notification.Channel.IN_APP]
+    send_events_on_commit(
         [
             (
-                events.ChaseChanged(group=group_id, message=message_id),
-                [events.channel_group("watch", group_id), events.channel_group("usr", sender_id)],
+                ChaseChanged(group=group_id, message=message_id),
+                [channel_group("watch", group_id), channel_group("usr", sender_id)],
             )
             for message_id, group_id, sender_id in Message.objects.filter(
                 pk__in=touched_messages
@@ -436,24 +291,22 @@ def _report_unreached(*, message_ids: set[int], now: datetime) -> int:
         detail = "、".join(
             f"{post or ''} {fam or ''} {giv or ''}".strip() for fam, giv, post in names
         )[:300]
-        channels = _channels_for(recipients)
-        notes = [
-            notification_new(
-                message_id=message_id,
-                chase=None,
-                step=0,
-                user_id=uid,
-                kind=Notification.Kind.UNREACHED,
-                channel=ch,
-                created_at=now,
-                detail=detail,
-            )
-            for uid in recipients
-            for ch in channels[uid]
-        ]
-        made = Notification.objects.bulk_create(notes)
-        rows = [(n.pk, n.user_id, n.channel, n.kind, n.message_id, None) for n in made]
-        _after_commit_delivery(rows, [n.pk for n in made if n.channel != "inapp" and n.pk])
+        channels = channels_for(recipients)
+        notifications_create(
+            notes=[
+                notification_new(
+                    subject_type=message_type(),
+                    subject_id=message_id,
+                    user_id=uid,
+                    kind=KIND_UNREACHED,
+                    channel=ch,
+                    created_at=now,
+                    detail=detail,
+                )
+                for uid in recipients
+                for ch in channels[uid]
+            ]
+        )
         reports += 1
     return reports
 
@@ -462,8 +315,6 @@ def crisis_office_user_ids() -> list[int]:
     code = settings.HONBU_CRISIS_OFFICE_UNIT_CODE
     if not code:
         return []
-    from directory.models import OrgUnit
-
     unit = OrgUnit.objects.filter(code=code).first()
     if unit is None:
         return []
@@ -474,36 +325,22 @@ def crisis_office_user_ids() -> list[int]:
     )
 
 
-def _after_commit_delivery(rows: list[tuple], outbound: list[int]) -> None:
-    """In-app reminders go over the channel layer (one hop for the whole batch); push and
-    e-mail to a Celery task."""
-    events.send_events_on_commit(
-        [
-            (
-                events.Reminder(notification=nid, kind=kind, message=message_id),
-                [events.channel_group("usr", uid)],
-            )
-            for nid, uid, channel, kind, message_id, _chase in rows
-            if channel == Notification.Channel.IN_APP
-        ]
-    )
-    if outbound:
-        from .tasks import notifications_deliver_task
-
-        ids = list(outbound)
-        transaction.on_commit(lambda: notifications_deliver_task.delay(ids))
-
-
-def _chase_event_by_id(message_id: int) -> None:
+def chase_event_by_id(message_id: int) -> None:
     message = Message.objects.only("id", "group_id", "sender_id").get(pk=message_id)
-    _chase_event(message)
+    chase_event(message)
 
 
-def _chase_event(message: Message) -> None:
-    events.send_event_on_commit(
-        events.ChaseChanged(group=message.group_id, message=message.pk),
+def chase_event(message: Message) -> None:
+    """The instruction's chase changed: its commanders' and its sender's pages re-read it."""
+    send_event_on_commit(
+        ChaseChanged(group=message.group_id, message=message.pk),
         groups=[
-            events.channel_group("watch", message.group_id),
-            events.channel_group("usr", message.sender_id),
+            channel_group("watch", message.group_id),
+            channel_group("usr", message.sender_id),
         ],
     )
+
+
+def message_type():
+    """The content type notifications about an instruction point at (cached by Django)."""
+    return ContentType.objects.get_for_model(Message)

@@ -1,41 +1,13 @@
-"""Live events: small dataclasses with a fixed dotted ``type``, pushed to channel-layer groups
-only after the database transaction commits. The channel layer may drop them; the database is
-the truth and clients catch up by sequence number (see docs/event-flow.md)."""
+"""Messaging's live events (the base, the group-name builder and the after-commit sender are in
+realtime/events.py). Each has a fixed dotted ``type``; events with ``to_client`` travel
+pre-serialised and reach the browser unchanged, the others have a handler in sockets.py."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
-import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import transaction
-
-
-def channel_group(kind: str, ident: int | str) -> str:
-    """The one place channel-layer group names are built: ``[A-Za-z0-9._-]``, < 100 chars.
-    ``sess`` groups are keyed by a hash of the session key (never the key itself)."""
-    if kind == "sess":
-        return "honbu.sess." + hashlib.sha256(str(ident).encode()).hexdigest()[:32]
-    assert kind in {"grp", "usr", "watch"}, kind
-    return f"honbu.{kind}.{int(ident)}"
-
-
-@dataclass
-class Event:
-    type: ClassVar[str]
-    # Events a consumer forwards unchanged to the browser travel pre-serialised ("text"), so a
-    # broadcast to 2,000 sockets is serialised once, not once per socket.
-    to_client: ClassVar[bool] = True
-
-    def payload(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["type"] = self.type
-        return data
+from realtime.events import Event
 
 
 @dataclass
@@ -80,74 +52,9 @@ class MembershipChanged(Event):
 
 
 @dataclass
-class Reminder(Event):
-    """You are being chased (reminder) or handed an instruction as a deputy (escalation)."""
-
-    type: ClassVar[str] = "reminder"
-    notification: int
-    kind: str
-    message: int
-
-
-@dataclass
 class ChaseChanged(Event):
     """The escalation state of an instruction changed; watchers re-read it."""
 
     type: ClassVar[str] = "chase.changed"
     group: int
     message: int
-
-
-@dataclass
-class SessionEnd(Event):
-    """A session signed out, or the account was deactivated: close those websockets."""
-
-    type: ClassVar[str] = "session.end"
-    to_client: ClassVar[bool] = False
-    reason: str = ""
-
-
-def send_event_on_commit(event: Event, *, groups: list[str]) -> None:
-    send_events_on_commit([(event, groups)])
-
-
-def _layer_payload(event: Event) -> dict[str, Any]:
-    # Serialise now, so a non-serialisable event fails where it is built.
-    text = json.dumps(event.payload(), ensure_ascii=False)
-    return {"type": event.type, "text": text} if event.to_client else json.loads(text)
-
-
-def send_events_on_commit(items: list[tuple[Event, list[str]]]) -> None:
-    """Events (one, or a sweep batch's reminders) pushed after commit in one hop, up to 50
-    group_sends in flight: one async_to_sync per event would cost a thread hop and a serial
-    Redis round trip each."""
-    if not items:
-        return
-    payloads = [(_layer_payload(event), groups) for event, groups in items]
-    transaction.on_commit(lambda: _send_many(payloads), robust=True)
-
-
-def _send_many(items: list[tuple[dict[str, Any], list[str]]]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-
-    async def push() -> None:  # every group of every event in one hop, concurrently
-        limit = asyncio.Semaphore(50)
-
-        async def one(name: str, payload: dict[str, Any]) -> None:
-            async with limit:
-                await layer.group_send(name, payload)
-
-        await asyncio.gather(*(one(n, p) for p, groups in items for n in groups))
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        async_to_sync(push)()
-    else:
-        # Called on a thread that runs an event loop (e.g. under a sync Playwright driver):
-        # async_to_sync refuses that, so push from a short-lived helper thread.
-        worker = threading.Thread(target=async_to_sync(push))
-        worker.start()
-        worker.join(timeout=30)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericRelation
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -132,6 +133,13 @@ class Message(models.Model):
     escalation = models.JSONField(null=True, blank=True)
     # When the sender and the crisis office were told who stayed unreached (at most once).
     unreached_reported_at = models.DateTimeField(null=True, blank=True)
+    # Reminders, hand-overs and reports about this instruction (part of its public record).
+    notifications = GenericRelation(
+        "notifications.Notification",
+        content_type_field="subject_type",
+        object_id_field="subject_id",
+        related_query_name="message",
+    )
 
     class Meta:
         verbose_name = _("message")
@@ -315,93 +323,3 @@ class StandIn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chase_id} #{self.rank} {self.deputy_id}"
-
-
-class Notification(models.Model):
-    """One reminder, escalation or final report to one person on one channel. These rows are
-    the instruction's escalation timeline (part of the public record). The unique constraint
-    makes each step fire at most once, whatever the sweep does."""
-
-    class Kind(models.TextChoices):
-        REMINDER = "reminder", _("Reminder")
-        ESCALATION = "escalation", _("Escalated to deputy")
-        UNREACHED = "unreached", _("Unreached report")
-        TEST = "test", _("Test notification")
-
-    class Channel(models.TextChoices):
-        IN_APP = "inapp", _("In the app")
-        PUSH = "push", _("Push notification")
-        EMAIL = "email", _("E-mail")
-
-    class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        SENDING = "sending", _("Sending")
-        SENT = "sent", _("Sent")
-        FAILED = "failed", _("Failed")
-        SKIPPED = "skipped", _("No address")
-
-    message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications"
-    )
-    chase = models.ForeignKey(
-        Chase, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications"
-    )
-    step = models.PositiveSmallIntegerField(default=0)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    kind = models.CharField(max_length=12, choices=Kind.choices)
-    channel = models.CharField(max_length=6, choices=Channel.choices)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    detail = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField()
-    sent_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["created_at", "id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["chase", "step", "user", "channel"], name="notification_once_per_step"
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["message", "created_at"], name="notification_timeline_idx"),
-            # Push/e-mail rows not yet sent: the sweep re-queues stale ones (a lost task).
-            models.Index(
-                fields=["created_at"],
-                condition=models.Q(status="pending"),
-                name="notification_pending_idx",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.channel} → {self.user_id}"
-
-
-class PushSubscription(models.Model):
-    """A browser's Web Push endpoint (the installed PWA or a browser tab)."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_subscriptions"
-    )
-    endpoint = models.URLField(max_length=1000, unique=True)
-    p256dh = models.CharField(max_length=200)
-    auth = models.CharField(max_length=100)
-    user_agent = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_success_at = models.DateTimeField(null=True, blank=True)
-    failures = models.PositiveSmallIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"{self.user_id} {self.endpoint[:40]}"
-
-
-class NotificationSettings(models.Model):
-    """Which channels a person gets reminders on. In-app is always on."""
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_settings"
-    )
-    push = models.BooleanField(_("push notifications"), default=True)
-    email = models.BooleanField(_("e-mail"), default=True)
-
-    def __str__(self) -> str:
-        return f"{self.user_id}"

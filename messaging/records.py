@@ -12,7 +12,9 @@ from typing import Any
 from django.db.models import F
 from django.utils import timezone
 
-from .models import CommandGroup, Message, MessageVersion, Notification, Receipt, StandIn
+from notifications.models import Notification
+
+from .models import CommandGroup, Message, MessageVersion, Receipt, StandIn
 
 
 def _ts(value) -> str:
@@ -40,9 +42,9 @@ def chronology(*, group: CommandGroup) -> list[dict[str, Any]]:
     for n in (
         Notification.objects.filter(message__group=group)
         .select_related("user")
-        .order_by("message_id", "created_at", "id")
+        .order_by("subject_id", "created_at", "id")
     ):
-        timeline.setdefault(n.message_id, []).append(n)
+        timeline.setdefault(n.subject_id, []).append(n)
     stand_ins: dict[int, list] = {}
     for s in (
         StandIn.objects.filter(chase__message__group=group)

@@ -8,8 +8,9 @@ from datetime import datetime
 from django.db.models import Count, Q
 
 from directory.models import Post, Staff, User
+from notifications.models import Notification
 
-from .models import CommandGroup, GroupMembership, Message, Receipt
+from .models import Chase, CommandGroup, GroupMembership, Message, Receipt, StandIn
 
 ROLE_RANK = {
     GroupMembership.Role.OBSERVER: 0,
@@ -104,6 +105,14 @@ def user_can_instruct(*, user: User, group: CommandGroup) -> bool:
     return user_group_role(user=user, group=group) == GroupMembership.Role.COMMANDER
 
 
+def user_can_edit_policy(*, user: User, group: CommandGroup) -> bool:
+    if not (user.is_authenticated and user.is_active):
+        return False
+    if user.role in (User.Role.ADMIN, User.Role.COORDINATOR):
+        return True
+    return user_group_role(user=user, group=group) == GroupMembership.Role.COMMANDER
+
+
 def user_is_records_admin(*, user: User) -> bool:
     return bool(user.is_authenticated and user.is_active and user.role == User.Role.ADMIN)
 
@@ -121,6 +130,22 @@ def user_can_manage_members(*, user: User, group: CommandGroup) -> bool:
     if group.kind == CommandGroup.Kind.DIRECT:
         return False
     return user_is_records_admin(user=user) or user_can_instruct(user=user, group=group)
+
+
+def group_and_role(*, user: User, group_id: int) -> tuple[CommandGroup | None, str | None]:
+    """An active group and the user's role in it, or (None, None) when there is no such group
+    or they are not in it: pages and sockets answer both alike, so outsiders learn nothing."""
+    group = CommandGroup.objects.filter(pk=group_id, is_active=True).first()
+    role = user_group_role(user=user, group=group) if group else None
+    return (group, role) if role else (None, None)
+
+
+def message_for_member(*, user: User, message_id: int) -> Message | None:
+    """A message of a group the user is in (None for anyone else)."""
+    message = Message.objects.select_related("group").filter(pk=message_id).first()
+    if message is None or not user_can_read(user=user, group=message.group):
+        return None
+    return message
 
 
 def user_group_ids(*, user: User) -> list[int]:
@@ -335,8 +360,6 @@ CHASE_ORDER = {
 
 
 def chase_rows(*, message: Message) -> list[ChaseRow]:
-    from .models import Chase, StandIn
-
     receipts = list(
         Receipt.objects.filter(message=message).select_related("user__staff__unit", "post")
     )
@@ -389,8 +412,6 @@ def chase_summary(*, message: Message) -> dict[str, int]:
     """How many members are in each status, and how many are chased at all: what the chat
     card shows. Plain values, no names: a commander's phone re-asks on every chase change
     during a storm, and the full list of a 2,000-member group is ~200 KB."""
-    from .models import StandIn
-
     engaged = set(StandIn.objects.filter(chase__message=message).values_list("chase_id", flat=True))
     out = dict.fromkeys(CHASE_ORDER, 0) | {"chased": 0}
     for (
@@ -428,8 +449,6 @@ def chase_summary(*, message: Message) -> dict[str, int]:
 
 def chase_timeline(*, message: Message):
     """Every reminder, escalation and report sent for the instruction: who, channel, when."""
-    from .models import Notification
-
     return list(
         Notification.objects.filter(message=message)
         .select_related("user__staff")
@@ -452,8 +471,6 @@ def chase_timeline_json(*, message: Message) -> list[dict]:
 
 
 def user_stand_ins(*, user: User, open_only: bool = True):
-    from .models import StandIn
-
     qs = (
         StandIn.objects.filter(deputy=user)
         .select_related("chase__message__group", "chase__post", "chase__receipt__user__staff")

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import views, views_notify
+from . import views, views_escalation
 
 app_name = "messaging"
 
@@ -14,17 +14,9 @@ urlpatterns = [
     path("m/<int:message_id>/receipts/", views.message_receipts, name="message_receipts"),
     path("attachments/<int:attachment_id>/", views.attachment_download, name="attachment"),
     path("with/<int:staff_id>/", views.conversation_start, name="conversation_start"),
-    path("m/<int:message_id>/chase/", views_notify.message_chase, name="message_chase"),
-    path("g/<int:group_id>/policy/", views_notify.group_policy, name="group_policy"),
-    path("standin/<int:standin_id>/", views_notify.standin_detail, name="standin_detail"),
-    path("notifications/", views_notify.notification_settings, name="notification_settings"),
-    path(
-        "notifications/<int:notification_id>/open/",
-        views_notify.notification_open,
-        name="notification_open",
-    ),
-    path("push/subscribe/", views_notify.push_subscribe, name="push_subscribe"),
-    path("push/unsubscribe/", views_notify.push_unsubscribe, name="push_unsubscribe"),
+    path("m/<int:message_id>/chase/", views_escalation.message_chase, name="message_chase"),
+    path("g/<int:group_id>/policy/", views_escalation.group_policy, name="group_policy"),
+    path("standin/<int:standin_id>/", views_escalation.standin_detail, name="standin_detail"),
     path("records/", views.records_index, name="records_index"),
     path("records/<int:group_id>/", views.records_group, name="records_group"),
     re_path(

@@ -21,12 +21,13 @@ from .forms import AddMemberForm, SendForm
 from .models import Attachment, CommandGroup, GroupMembership, Message, Receipt
 from .rendering import message_dict
 
+Role = GroupMembership.Role
+
 
 def _group_or_404(request: HttpRequest, group_id: int) -> tuple[CommandGroup, str]:
     """The group and the user's role; 404 (not 403) so outsiders learn nothing about it."""
-    group = CommandGroup.objects.filter(pk=group_id, is_active=True).first()
-    role = selectors.user_group_role(user=request.user, group=group) if group else None
-    if role is None:
+    group, role = selectors.group_and_role(user=request.user, group_id=group_id)
+    if group is None:
         raise Http404
     return group, role
 
@@ -46,7 +47,7 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
         c.message_id: c
         for c in selectors.receipt_counts(
             message_ids=[
-                m.pk for m in latest if m.sender_id == request.user.pk or role == "commander"
+                m.pk for m in latest if m.sender_id == request.user.pk or role == Role.COMMANDER
             ]
         )
     }
@@ -70,8 +71,8 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
             },
             "acked_json": [mid for mid, acked in my_receipts.items() if acked],
             "pending_ack_json": [mid for mid, acked in my_receipts.items() if not acked],
-            "can_post": role in ("member", "commander"),
-            "can_instruct": role == "commander",
+            "can_post": role in (Role.MEMBER, Role.COMMANDER),
+            "can_instruct": role == Role.COMMANDER,
             "can_manage": selectors.user_can_manage_members(user=request.user, group=group),
             "edit_minutes": settings.HONBU_EDIT_WINDOW_MINUTES,
         },
@@ -132,8 +133,8 @@ def message_post(request: HttpRequest, group_id: int) -> HttpResponse:
 
 
 def _message_or_404(request: HttpRequest, message_id: int) -> Message:
-    message = Message.objects.select_related("group").filter(pk=message_id).first()
-    if message is None or not selectors.user_can_read(user=request.user, group=message.group):
+    message = selectors.message_for_member(user=request.user, message_id=message_id)
+    if message is None:
         raise Http404
     return message
 

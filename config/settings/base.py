@@ -114,9 +114,14 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    # Honbu's apps, lowest first: each may import only the ones listed before it
+    # (tests/test_architecture.py keeps it so; docs/architecture.md).
     "directory",
+    "realtime",
+    "notifications",
     "messaging",
     "drills",
+    "home",
 ]
 
 MIDDLEWARE = [
@@ -264,6 +269,11 @@ HONBU_SWEEP_SECONDS = env.float("HONBU_SWEEP_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE = {
     "escalation-sweep": {
         "task": "messaging.escalation_sweep_task",
+        "schedule": HONBU_SWEEP_SECONDS,
+    },
+    # Push/e-mail notifications whose delivery task was lost are handed out again.
+    "notifications-redeliver": {
+        "task": "notifications.redeliver_task",
         "schedule": HONBU_SWEEP_SECONDS,
     },
 }

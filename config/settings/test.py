@@ -39,7 +39,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
         atexit.register(_remove_test_db_files)
 if os.environ.get("HONBU_TEST_SERVE_DB"):
     DATABASES["default"]["NAME"] = os.environ["HONBU_TEST_SERVE_DB"]  # noqa: F405
-HONBU_CLOCK_CONTROLLABLE = True  # messaging/clock.py: tests move "now" for the worker too
+HONBU_CLOCK_CONTROLLABLE = True  # realtime/clock.py: tests move "now" for the worker too
 # Consumers run database work on a thread pool; persistent connections there would outlive the
 # tests and stop PostgreSQL from dropping the test database.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

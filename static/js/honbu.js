@@ -121,7 +121,7 @@ window.interpolate = window.interpolate || function (s, a) { return s.replace(/%
     bar.dataset.notification = f.notification;
     // Re-inserting restarts the pulse, so a second reminder is as visible as the first.
     bar.style.animation = "none"; void bar.offsetWidth; bar.style.animation = "";
-    var a = document.createElement("a"); a.href = "/messages/notifications/" + f.notification + "/open/"; a.textContent = text + " ›";
+    var a = document.createElement("a"); a.href = "/notifications/" + f.notification + "/open/"; a.textContent = text + " ›";
     bar.appendChild(a);
     var close = document.createElement("button"); close.type = "button"; close.textContent = "×";
     close.setAttribute("aria-label", gettext("Close"));

@@ -32,8 +32,10 @@ from playwright.sync_api import Page, expect
 from directory import services as directory_services
 from directory.models import User
 from directory.tasks import healthcheck_task
-from messaging import clock, escalation, services
-from messaging.models import Chase, CommandGroup, Message, Notification, StandIn
+from messaging import policies, services
+from messaging.models import Chase, CommandGroup, Message, StandIn
+from notifications.models import Notification
+from realtime import clock
 from tests.factories import PostFactory, StaffFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -211,7 +213,7 @@ def hq(transactional_db) -> HQ:
     )
     services.group_add_member(group=group, post=mayor_post, role="commander", actor=None)
     services.group_add_member(group=group, post=ward_post, role="member", actor=None)
-    escalation.policy_update(group=group, priority="urgent", actor=mayor, **POLICY)
+    policies.policy_update(group=group, priority="urgent", actor=mayor, **POLICY)
     return HQ(group, mayor, ward_head, deputy1, deputy2)
 
 

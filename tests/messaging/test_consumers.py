@@ -12,8 +12,9 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 
 from config.asgi import application
-from messaging import consumers, services
+from messaging import services
 from messaging.models import Message, Receipt
+from realtime import consumers
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 ORIGIN = (b"origin", b"http://testserver")
@@ -337,6 +338,60 @@ async def test_a_removed_member_stops_receiving_at_once(hq):
         await mayor.disconnect()
 
 
+async def test_a_member_removed_in_the_django_admin_stops_receiving_at_once(hq, admin_user):
+    """A real admin POST (the command group's page, the membership's DELETE box ticked): the
+    removed ward head's open socket leaves the group at once and gets no more messages."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from messaging.models import GroupMembership
+
+    ward, mayor = await connect(hq.ward_head), await connect(hq.mayor)
+    try:
+        rows = await sync_to_async(list)(hq.group.memberships.order_by("pk"))
+        data = {
+            "name": hq.group.name,
+            "kind": hq.group.kind,
+            "is_active": "on",
+            "description": "",
+            "memberships-TOTAL_FORMS": str(len(rows)),
+            "memberships-INITIAL_FORMS": str(len(rows)),
+            "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000",
+        }
+        ward_post = await sync_to_async(lambda: hq.ward_head.staff.posts_held.get())()
+        for i, m in enumerate(rows):
+            data.update(
+                {
+                    f"memberships-{i}-id": str(m.pk),
+                    f"memberships-{i}-group": str(hq.group.pk),
+                    f"memberships-{i}-post": str(m.post_id or ""),
+                    f"memberships-{i}-staff": str(m.staff_id or ""),
+                    f"memberships-{i}-role": m.role,
+                }
+            )
+            if m.post_id == ward_post.pk:
+                data[f"memberships-{i}-DELETE"] = "on"
+        browser = Client()
+        await sync_to_async(browser.force_login)(admin_user)
+        url = reverse("admin:messaging_commandgroup_change", args=[hq.group.pk])
+        response = await sync_to_async(browser.post)(url, data)
+        assert response.status_code == 302, response.content[:2000]
+        assert not await GroupMembership.objects.filter(post=ward_post).aexists()
+
+        groups, _ = await frames_until(ward, "groups")
+        assert groups["groups"] == []
+        await mayor.send_json_to(send_frame(hq.group, body="削除後の指示"))
+        await frames_until(mayor, "sent")
+        seen = []
+        while not await ward.receive_nothing(timeout=0.5):
+            seen.append((await ward.receive_json_from())["type"])
+        assert "message.new" not in seen
+    finally:
+        await ward.disconnect()
+        await mayor.disconnect()
+
+
 async def test_reads_in_a_row_are_all_answered_and_stored(hq):
     """A phone catching up sends several reads at once; each gets its read_ok, in any order,
     and every receipt is stored."""
@@ -407,11 +462,11 @@ async def test_unread_changed_carries_the_readers_new_count(hq):
 
 
 async def test_a_process_relays_each_group_once_and_stops_with_its_last_socket(hq):
-    """Sockets of one server process share one relay per group (messaging/fanout.py); every
+    """Sockets of one server process share one relay per group (realtime/fanout.py); every
     member still gets the message, and the relay goes when the last member's socket closes."""
     from channels.layers import get_channel_layer
 
-    from messaging.fanout import local_fanout
+    from realtime.fanout import local_fanout
 
     mayor, ward = await connect(hq.mayor), await connect(hq.ward_head)
     outsider = await connect(hq.outsider)
@@ -436,7 +491,7 @@ async def test_a_consumer_that_dies_leaves_its_relays(hq):
     process's relays, or they would keep writing to a dead socket."""
     from channels.layers import get_channel_layer
 
-    from messaging.fanout import local_fanout
+    from realtime.fanout import local_fanout
 
     layer = get_channel_layer()
     mayor, ward = await connect(hq.mayor), await connect(hq.ward_head)

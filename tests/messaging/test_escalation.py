@@ -9,7 +9,8 @@ from django.core.exceptions import PermissionDenied
 
 from directory import services as directory_services
 from messaging import escalation, services
-from messaging.models import Chase, Notification, StandIn
+from messaging.models import Chase, StandIn
+from notifications.models import Notification
 from tests.factories import OrgUnitFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -167,7 +168,7 @@ def test_the_crisis_office_gets_the_unreached_report(hq, settings):
 
 
 def test_push_and_email_rows_follow_each_persons_channels(hq):
-    from messaging.models import NotificationSettings
+    from notifications.models import NotificationSettings
 
     NotificationSettings.objects.create(user=hq.ward_head, push=False, email=True)
     message = instruct(hq)

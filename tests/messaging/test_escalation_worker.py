@@ -1,5 +1,5 @@
 """Escalation through a real Celery worker (prefork, two processes) on the test Redis and the
-test database, with the controllable clock (messaging/clock.py) shared through Redis.
+test database, with the controllable clock (realtime/clock.py) shared through Redis.
 
 The test process commits its data (transactional tests), moves the clock, enqueues
 ``escalation_sweep_task`` and waits for the worker's effect in the database. The in-process
@@ -27,9 +27,11 @@ from django.db.models import Count
 from directory import services as directory_services
 from directory.models import Staff, User
 from directory.tasks import healthcheck_task
-from messaging import clock, escalation, services
-from messaging.models import Chase, GroupMembership, Notification, StandIn
+from messaging import escalation, services
+from messaging.models import Chase, GroupMembership, StandIn
 from messaging.tasks import escalation_sweep_task
+from notifications.models import Notification
+from realtime import clock
 from tests.factories import OrgUnitFactory, StaffFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
@@ -221,8 +223,8 @@ def chase_of(message, user) -> Chase:
 def assert_each_step_once() -> None:
     """No (chase, step, person, channel) twice — the constraint, checked as data."""
     dupes = (
-        Notification.objects.exclude(chase=None)
-        .values("chase", "step", "user", "channel")
+        Notification.objects.exclude(once_key="")
+        .values("data__chase", "data__step", "user", "channel")
         .annotate(n=Count("id"))
         .filter(n__gt=1)
     )
@@ -364,7 +366,7 @@ def test_concurrent_sweeps_fire_each_step_once(hq, worker):
         for user in (hq.ward_head, hq.bureau_head, hq.observer):
             chase = chase_of(message, user)
             assert (chase.step, chase.reminders) == (1, 1)
-            assert Notification.objects.filter(chase=chase).count() == CHANNELS
+            assert Notification.objects.filter(data__chase=chase.pk).count() == CHANNELS
     assert Notification.objects.count() == 2 * 3 * CHANNELS
     assert_each_step_once()
 

@@ -1,4 +1,5 @@
-"""Per-process relay for the big broadcast groups (``honbu.grp.<id>``: every member's socket).
+"""Per-process relay for the big broadcast groups (relayed channel kinds, e.g. messaging's
+``honbu.grp.<id>``: every member's socket).
 
 With a plain channel-layer group, each socket of a server process has its own channel, so a
 message to a 2,000-member group is queued 1,000 times per process and each socket's consumer

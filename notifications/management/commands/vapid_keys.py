@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from messaging.notify import _vapid_file, vapid_generate, vapid_keys
+from notifications.vapid import vapid_file, vapid_generate, vapid_keys
 
 
 class Command(BaseCommand):
@@ -19,4 +19,4 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Created {path} (keep it secret). Public key: {public}")
         )
-        self.stdout.write(f"For several servers set HONBU_VAPID_PRIVATE_KEY from {_vapid_file()}.")
+        self.stdout.write(f"For several servers set HONBU_VAPID_PRIVATE_KEY from {vapid_file()}.")

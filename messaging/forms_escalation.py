@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import EscalationPolicy, NotificationSettings
+from .models import EscalationPolicy
 
 
 class PolicyForm(forms.Form):
@@ -37,13 +37,3 @@ class PolicyForm(forms.Form):
         for name in ("first_after", "repeat_every", "deputy_wait"):
             data[name] = max(1, round(data[name] * 60))
         return data
-
-
-class NotificationSettingsForm(forms.ModelForm):
-    class Meta:
-        model = NotificationSettings
-        fields = ["push", "email"]
-        labels = {
-            "push": _("Push notifications on this phone or browser"),
-            "email": _("E-mail to my work address"),
-        }

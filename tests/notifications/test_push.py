@@ -26,8 +26,9 @@ from django.utils.translation import gettext
 
 from config.celery_app import app as celery_app
 from messaging import escalation, services
-from messaging.models import Notification, PushSubscription
-from messaging.notify import notification_deliver, vapid_keys
+from notifications.delivery import notification_deliver
+from notifications.models import Notification, PushSubscription
+from notifications.vapid import vapid_keys
 
 pytestmark = pytest.mark.django_db
 BODY = "住民を3階以上へ避難させてください"
@@ -171,7 +172,7 @@ def test_a_reminder_reaches_the_push_service_encrypted_and_signed(
 
     [request] = push_service.received
     assert request["path"] == device.subscription.endpoint.removeprefix(push_service.url)
-    message = note.message
+    message = note.subject
     with translation.override(hq.ward_head.language):
         title = gettext("Reminder: please respond to this instruction")
     assert decrypt(device, request) == {
@@ -260,7 +261,7 @@ def test_no_vapid_key_is_skipped(hq, push_service, settings, tmp_path):
 
 
 def test_vapid_generate_writes_a_key_the_server_then_uses(settings, tmp_path):
-    from messaging.notify import vapid_generate
+    from notifications.vapid import vapid_generate
 
     settings.HONBU_VAPID_PRIVATE_KEY = ""
     settings.VAR_DIR = tmp_path
@@ -293,7 +294,7 @@ def test_the_test_notification_reaches_every_channel(
     client.force_login(hq.ward_head)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("messaging:notification_settings"), {"test": "1"})
+        response = client.post(reverse("notifications:settings"), {"test": "1"})
 
     assert response.status_code == 302
     notes = Notification.objects.filter(user=hq.ward_head, kind="test")
@@ -312,7 +313,7 @@ def test_the_test_notification_reaches_every_channel(
 
 def test_the_settings_page_offers_the_servers_public_key(client, hq, vapid):
     client.force_login(hq.ward_head)
-    response = client.get(reverse("messaging:notification_settings"))
+    response = client.get(reverse("notifications:settings"))
     assert response.status_code == 200
     assert f'data-key="{vapid_keys()[1]}"' in response.content.decode()
 
@@ -335,7 +336,7 @@ def post_json(client, name: str, data, **extra):
 
 def test_subscribe_stores_the_subscription(client, hq):
     client.force_login(hq.ward_head)
-    response = post_json(client, "messaging:push_subscribe", VALID, HTTP_USER_AGENT="Safari/17")
+    response = post_json(client, "notifications:push_subscribe", VALID, HTTP_USER_AGENT="Safari/17")
     assert response.status_code == 200 and response.json() == {"ok": True}
     sub = PushSubscription.objects.get()
     assert (sub.user, sub.endpoint, sub.p256dh, sub.auth, sub.user_agent) == (
@@ -346,7 +347,7 @@ def test_subscribe_stores_the_subscription(client, hq):
         "Safari/17",
     )
     # The same browser subscribing again updates the row instead of adding one.
-    assert post_json(client, "messaging:push_subscribe", VALID).status_code == 200
+    assert post_json(client, "notifications:push_subscribe", VALID).status_code == 200
     assert PushSubscription.objects.count() == 1
 
 
@@ -381,19 +382,19 @@ def test_subscribe_stores_the_subscription(client, hq):
 )
 def test_subscribe_refuses_bad_input_and_stores_nothing(client, hq, data):
     client.force_login(hq.ward_head)
-    response = post_json(client, "messaging:push_subscribe", data)
+    response = post_json(client, "notifications:push_subscribe", data)
     assert response.status_code == 400
     assert PushSubscription.objects.count() == 0
 
 
 def test_subscribe_needs_post(client, hq):
     client.force_login(hq.ward_head)
-    assert client.get(reverse("messaging:push_subscribe")).status_code == 405
+    assert client.get(reverse("notifications:push_subscribe")).status_code == 405
     assert PushSubscription.objects.count() == 0
 
 
 def test_anonymous_is_sent_to_sign_in(client, db):
-    for name in ("messaging:push_subscribe", "messaging:push_unsubscribe"):
+    for name in ("notifications:push_subscribe", "notifications:push_unsubscribe"):
         response = post_json(client, name, VALID)
         assert response.status_code == 302 and response["Location"].startswith(
             reverse("account_login")
@@ -411,20 +412,22 @@ def test_unsubscribe_removes_only_ones_own_subscription(client, hq):
     client.force_login(hq.ward_head)
 
     assert (
-        post_json(client, "messaging:push_unsubscribe", {"endpoint": theirs.endpoint}).status_code
+        post_json(
+            client, "notifications:push_unsubscribe", {"endpoint": theirs.endpoint}
+        ).status_code
         == 200
     )
-    assert post_json(client, "messaging:push_unsubscribe", "nope").status_code == 400
+    assert post_json(client, "notifications:push_unsubscribe", "nope").status_code == 400
     assert PushSubscription.objects.filter(pk=theirs.pk).exists()
     assert (
-        post_json(client, "messaging:push_unsubscribe", {"endpoint": mine.endpoint}).status_code
+        post_json(client, "notifications:push_unsubscribe", {"endpoint": mine.endpoint}).status_code
         == 200
     )
     assert list(PushSubscription.objects.values_list("pk", flat=True)) == [theirs.pk]
 
 
 def test_turning_push_off_creates_no_push_notifications(hq, push_service, vapid):
-    from messaging.models import NotificationSettings
+    from notifications.models import NotificationSettings
 
     NotificationSettings.objects.create(user=hq.ward_head, push=False)
     subscribe(hq.ward_head, push_service)

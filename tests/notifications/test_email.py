@@ -14,7 +14,8 @@ from django.utils.translation import gettext
 from config.celery_app import app as celery_app
 from directory import services as directory_services
 from messaging import escalation, services
-from messaging.models import Notification, NotificationSettings, StandIn
+from messaging.models import StandIn
+from notifications.models import Notification, NotificationSettings
 from tests.factories import StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -124,7 +125,7 @@ def test_no_e_mail_without_an_address(hq, mailoutbox, django_capture_on_commit_c
 def test_an_e_mail_is_sent_once_even_if_delivered_twice(
     hq, mailoutbox, django_capture_on_commit_callbacks
 ):
-    from messaging.notify import notification_deliver
+    from notifications.delivery import notification_deliver
 
     message = instruct(hq)
     sweep(message, 60, django_capture_on_commit_callbacks)
@@ -139,9 +140,10 @@ def test_an_e_mail_whose_delivery_was_never_enqueued_goes_out_with_a_later_sweep
     hq, mailoutbox, django_capture_on_commit_callbacks
 ):
     """A worker that dies between the sweep's commit and enqueueing the delivery task leaves
-    e-mail rows pending; the next sweep task hands them out again, once."""
-    from messaging import clock
-    from messaging.tasks import escalation_sweep_task
+    e-mail rows pending; the next redelivery sweep (beat, like the escalation sweep) hands them
+    out again, once."""
+    from notifications.tasks import notifications_redeliver_task
+    from realtime import clock
 
     message = instruct(hq, use_deputies=False)
     with django_capture_on_commit_callbacks(execute=False):  # the enqueue never happens
@@ -152,9 +154,9 @@ def test_an_e_mail_whose_delivery_was_never_enqueued_goes_out_with_a_later_sweep
     clock.advance(200)
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            escalation_sweep_task()
+            notifications_redeliver_task()
         with django_capture_on_commit_callbacks(execute=True):
-            escalation_sweep_task()
+            notifications_redeliver_task()
     finally:
         clock.reset()
 

@@ -1,24 +1,18 @@
-"""Pages and endpoints for escalation: the deputy's stand-in view, per-member chase status,
-group escalation policies, notification settings and Web Push subscriptions."""
+"""Escalation pages: the deputy's stand-in view, per-member chase status, and the group's
+escalation policies. (Notification settings and push devices: notifications/views.py.)"""
 
 from __future__ import annotations
-
-import json
 
 from django.contrib import messages as flash
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
 
-from . import escalation, selectors
-from .forms_notify import NotificationSettingsForm, PolicyForm
-from .models import CommandGroup, Message, NotificationSettings, PushSubscription, StandIn
-from .notify import notification_test, vapid_keys
+from . import escalation, policies, selectors
+from .forms_escalation import PolicyForm
+from .models import CommandGroup, Message, StandIn
 from .rendering import message_dict
-
-MAX_ENDPOINT = 1000
 
 
 def standin_detail(request: HttpRequest, standin_id: int) -> HttpResponse:
@@ -91,14 +85,14 @@ def message_chase(request: HttpRequest, message_id: int) -> HttpResponse:
 
 def group_policy(request: HttpRequest, group_id: int) -> HttpResponse:
     group = get_object_or_404(CommandGroup, pk=group_id, is_active=True)
-    can_edit = escalation.user_can_edit_policy(user=request.user, group=group)
+    can_edit = selectors.user_can_edit_policy(user=request.user, group=group)
     if not (can_edit or selectors.user_can_read(user=request.user, group=group)):
         raise Http404
     forms = {
         p: PolicyForm(
             request.POST if request.POST.get("priority") == p else None,
             prefix=p,
-            initial=escalation.policy_for(group=group, priority=p),
+            initial=policies.policy_for(group=group, priority=p),
         )
         for p in Message.Priority.values
     }
@@ -109,7 +103,7 @@ def group_policy(request: HttpRequest, group_id: int) -> HttpResponse:
         form = forms.get(priority)
         if form is not None and form.is_valid():
             try:
-                escalation.policy_update(
+                policies.policy_update(
                     group=group, priority=priority, actor=request.user, **form.policy()
                 )
             except ValidationError as exc:
@@ -126,90 +120,3 @@ def group_policy(request: HttpRequest, group_id: int) -> HttpResponse:
             "forms": [(Message.Priority(p).label, p, f) for p, f in forms.items()],
         },
     )
-
-
-def notification_settings(request: HttpRequest) -> HttpResponse:
-    prefs, _created = NotificationSettings.objects.get_or_create(user=request.user)
-    form = NotificationSettingsForm(request.POST or None, instance=prefs)
-    if request.method == "POST" and "test" in request.POST:
-        notification_test(user=request.user)
-        flash.success(request, _("A test notification is on its way."))
-        return redirect("messaging:notification_settings")
-    if request.method == "POST" and form.is_valid():
-        form.save()
-        flash.success(request, _("Your settings were saved."))
-        return redirect("messaging:notification_settings")
-    _vapid, public = vapid_keys()
-    return render(
-        request,
-        "messaging/notification_settings.html",
-        {
-            "form": form,
-            "vapid_public_key": public,
-            "devices": PushSubscription.objects.filter(user=request.user).count(),
-        },
-    )
-
-
-@require_POST
-def push_subscribe(request: HttpRequest) -> JsonResponse:
-    try:
-        data = json.loads(request.body or b"{}")
-        endpoint = data["endpoint"]
-        keys = data["keys"]
-        p256dh, auth = keys["p256dh"], keys["auth"]
-    except (ValueError, KeyError, TypeError):
-        return JsonResponse({"error": _("Invalid request.")}, status=400)
-    if not (
-        isinstance(endpoint, str)
-        and endpoint.startswith("https://")
-        and len(endpoint) <= MAX_ENDPOINT
-        and isinstance(p256dh, str)
-        and isinstance(auth, str)
-        and len(p256dh) <= 200
-        and len(auth) <= 100
-    ):
-        return JsonResponse({"error": _("Invalid request.")}, status=400)
-    PushSubscription.objects.update_or_create(
-        endpoint=endpoint,
-        defaults={
-            "user": request.user,
-            "p256dh": p256dh,
-            "auth": auth,
-            "user_agent": request.headers.get("User-Agent", "")[:300],
-        },
-    )
-    return JsonResponse({"ok": True})
-
-
-@require_POST
-def push_unsubscribe(request: HttpRequest) -> JsonResponse:
-    try:
-        endpoint = json.loads(request.body or b"{}")["endpoint"]
-    except (ValueError, KeyError, TypeError):
-        return JsonResponse({"error": _("Invalid request.")}, status=400)
-    PushSubscription.objects.filter(user=request.user, endpoint=endpoint).delete()
-    return JsonResponse({"ok": True})
-
-
-def notification_open(request: HttpRequest, notification_id: int) -> HttpResponse:
-    """Where a reminder banner or push tap leads: the stand-in page for a deputy, the
-    instruction in its group for a reminder, the lists for an unreached report."""
-    from .models import Notification
-
-    note = (
-        Notification.objects.select_related("message")
-        .filter(pk=notification_id, user=request.user)
-        .first()
-    )
-    if note is None:
-        raise Http404
-    if note.kind == Notification.Kind.ESCALATION:
-        stand_in = StandIn.objects.filter(chase_id=note.chase_id, deputy=request.user).first()
-        if stand_in:
-            return redirect("messaging:standin_detail", standin_id=stand_in.pk)
-    if note.kind == Notification.Kind.UNREACHED and note.message_id:
-        return redirect("messaging:message_chase", message_id=note.message_id)
-    if note.message_id:
-        return redirect(f"/messages/g/{note.message.group_id}/#msg-{note.message.seq}")
-    return redirect("messaging:notification_settings")

@@ -1,0 +1,24 @@
+"""The home page: what waits for the signed-in person, from every app. It sits at the top of
+the app order so it may read any app's selectors (docs/architecture.md)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from directory import selectors as directory_selectors
+from messaging import selectors as messaging_selectors
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    staff = getattr(request.user, "staff", None)
+    profile = directory_selectors.staff_profile(staff_id=staff.pk) if staff else None
+    return render(
+        request,
+        "home/home.html",
+        {
+            "profile": profile,
+            "waiting": messaging_selectors.user_waiting_instructions(user=request.user),
+            "stand_ins": messaging_selectors.user_stand_ins(user=request.user),
+        },
+    )

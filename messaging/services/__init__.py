@@ -1,0 +1,68 @@
+"""Writes of command groups, messages and receipts. Each service owns its transaction; live
+events go out only after commit (realtime/events.py)."""
+
+from .groups import (
+    ERR_CANNOT_MANAGE,
+    ERR_DIRECT_SELF,
+    ERR_NO_ACCOUNT,
+    direct_conversation_check,
+    direct_conversation_get_or_create,
+    group_add_member,
+    group_create,
+    group_remove_member,
+    group_update,
+)
+from .messages import (
+    ERR_BAD_REPLY,
+    ERR_DELETED,
+    ERR_EDIT_WINDOW,
+    ERR_EMPTY,
+    ERR_NOT_COMMANDER,
+    ERR_NOT_MEMBER,
+    ERR_NOT_SENDER,
+    ERR_OBSERVER,
+    ERR_TOO_LONG,
+    MAX_BODY_LENGTH,
+    SendResult,
+    message_delete,
+    message_edit,
+    message_send,
+)
+from .receipts import (
+    ERR_NO_ACK_REQUESTED,
+    ERR_NOT_RECIPIENT,
+    receipt_acknowledge,
+    receipt_mark_read,
+    receipts_mark_read_bulk,
+)
+
+__all__ = [
+    "ERR_BAD_REPLY",
+    "ERR_CANNOT_MANAGE",
+    "ERR_DELETED",
+    "ERR_DIRECT_SELF",
+    "ERR_EDIT_WINDOW",
+    "ERR_EMPTY",
+    "ERR_NOT_COMMANDER",
+    "ERR_NOT_MEMBER",
+    "ERR_NOT_RECIPIENT",
+    "ERR_NOT_SENDER",
+    "ERR_NO_ACCOUNT",
+    "ERR_NO_ACK_REQUESTED",
+    "ERR_OBSERVER",
+    "ERR_TOO_LONG",
+    "MAX_BODY_LENGTH",
+    "SendResult",
+    "direct_conversation_check",
+    "direct_conversation_get_or_create",
+    "group_add_member",
+    "group_create",
+    "group_remove_member",
+    "group_update",
+    "message_delete",
+    "message_edit",
+    "message_send",
+    "receipt_acknowledge",
+    "receipt_mark_read",
+    "receipts_mark_read_bulk",
+]

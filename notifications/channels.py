@@ -1,0 +1,113 @@
+"""The ways a notification reaches a person: in the app (over the live socket, at once), Web Push
+(VAPID, pywebpush) and e-mail. A channel is a name, whether it is delivered as it is written
+(in-app) or later by the delivery task, and a ``deliver`` function; another channel (SMS, a
+voice call) plugs in with ``register``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.utils import timezone
+from pywebpush import WebPushException, webpush
+
+from .kinds import Texts
+from .models import Notification, PushSubscription
+from .vapid import vapid_keys
+
+log = logging.getLogger(__name__)
+
+Outcome = tuple[str, str]  # (Notification.Status, detail)
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    immediate: bool  # delivered as it is written (in-app); else by notifications_deliver_task
+    deliver: Callable[[Notification, Texts], Outcome] | None = None
+
+
+def _push(note: Notification, texts: Texts) -> Outcome:
+    vapid, _public = vapid_keys()
+    subs = list(PushSubscription.objects.filter(user_id=note.user_id)) if note.user_id else []
+    if vapid is None or not subs:
+        return Notification.Status.SKIPPED, "no push subscription" if subs == [] else "no VAPID key"
+    payload = {
+        "title": texts.title,
+        "body": texts.body,
+        "url": texts.link,
+        "tag": f"honbu-{note.subject_id or 'test'}",
+    }
+    ok = 0
+    errors = []
+    for sub in subs:
+        try:
+            webpush(
+                subscription_info={
+                    "endpoint": sub.endpoint,
+                    "keys": {"p256dh": sub.p256dh, "auth": sub.auth},
+                },
+                data=json.dumps(payload, ensure_ascii=False),
+                vapid_private_key=vapid,
+                vapid_claims={"sub": settings.HONBU_VAPID_SUBJECT},
+                ttl=3600,
+                timeout=10,
+            )
+            ok += 1
+            PushSubscription.objects.filter(pk=sub.pk).update(
+                last_success_at=timezone.now(), failures=0
+            )
+        except WebPushException as exc:
+            code = getattr(exc.response, "status_code", None)
+            if code in (404, 410):  # the browser dropped this subscription
+                sub.delete()
+            else:
+                PushSubscription.objects.filter(pk=sub.pk).update(failures=sub.failures + 1)
+            errors.append(f"{code or ''} {exc}"[:100])
+        except Exception as exc:  # network trouble must not kill the batch
+            log.warning("push failed: %s", exc)
+            errors.append(str(exc)[:100])
+    if ok:
+        return Notification.Status.SENT, f"{ok} device(s)"
+    return Notification.Status.FAILED, "; ".join(errors)
+
+
+def email_address(note: Notification) -> str:
+    if note.user_id:
+        return note.user.email
+    return note.staff.email if note.staff_id else ""
+
+
+def _email(note: Notification, texts: Texts) -> Outcome:
+    address = email_address(note)
+    if not address:
+        return Notification.Status.SKIPPED, "no e-mail address"
+    base = settings.HONBU_PUBLIC_URL.rstrip("/")
+    link = texts.link if "://" in texts.link else f"{base}{texts.link}"
+    send_mail(
+        subject=f"[{settings.HONBU_SITE_NAME}] {texts.title}",
+        message=f"{texts.body}\n\n{link}\n",
+        from_email=None,
+        recipient_list=[address],
+    )
+    return Notification.Status.SENT, address
+
+
+_channels: dict[str, Channel] = {}
+
+
+def register(channel: Channel) -> None:
+    _channels[channel.name] = channel
+
+
+def get(name: str) -> Channel:
+    return _channels[name]
+
+
+register(Channel(Notification.Channel.IN_APP, immediate=True))
+register(Channel(Notification.Channel.PUSH, immediate=False, deliver=_push))
+register(Channel(Notification.Channel.EMAIL, immediate=False, deliver=_email))

@@ -1,0 +1,54 @@
+"""Reads of notifications, settings and devices."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from directory.models import User
+from realtime import clock
+
+from .models import Notification, NotificationSettings, PushSubscription
+
+
+def channels_for(user_ids: set[int]) -> dict[int, list[str]]:
+    """The channels each person is reached on: in the app always; push and e-mail unless they
+    turned them off (e-mail only with an address). Two queries, however many people."""
+    prefs = {s.user_id: s for s in NotificationSettings.objects.filter(user_id__in=user_ids)}
+    emails = dict(User.objects.filter(pk__in=user_ids).values_list("pk", "email"))
+    out = {}
+    for uid in user_ids:
+        pref = prefs.get(uid)
+        chans = [Notification.Channel.IN_APP]
+        if pref is None or pref.push:
+            chans.append(Notification.Channel.PUSH)
+        if (pref is None or pref.email) and emails.get(uid):
+            chans.append(Notification.Channel.EMAIL)
+        out[uid] = chans
+    return out
+
+
+def notifications_stale_pending(*, older_than: float = 60, limit: int = 1000) -> list[int]:
+    """Push/e-mail rows still pending a while after they were written: their delivery task was
+    never enqueued (the worker died between the sender's commit and the enqueue, or Redis was
+    away). The sweep hands them out again; the claim in notification_deliver keeps it once."""
+    cutoff = clock.now() - timedelta(seconds=older_than)
+    return list(
+        Notification.objects.filter(status=Notification.Status.PENDING, created_at__lt=cutoff)
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def user_notification(*, user: User, notification_id: int) -> Notification | None:
+    """One of the person's own notifications (anyone else's is "not found")."""
+    return Notification.objects.filter(pk=notification_id, user=user).first()
+
+
+def user_settings(*, user: User) -> NotificationSettings:
+    """The person's settings, unsaved defaults if they never changed them."""
+    found = NotificationSettings.objects.filter(user=user).first()
+    return found or NotificationSettings(user=user)
+
+
+def user_device_count(*, user: User) -> int:
+    return PushSubscription.objects.filter(user=user).count()
