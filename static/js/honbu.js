@@ -131,7 +131,7 @@ window.interpolate = window.interpolate || function (s, a) { return s.replace(/%
   };
   // One live socket per page, shared: pages subscribe with honbuLive.onFrame / onOpen (from a
   // DOMContentLoaded listener, which runs after this deferred script). The chat page keeps its
-  // own, richer socket (chat.js).
+  // own, richer socket (chat-live.js).
   var frameHandlers = [], openHandlers = [];
   window.honbuLive = {
     onFrame: function (fn) { frameHandlers.push(fn); },
