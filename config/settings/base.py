@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "directory",
     "messaging",
     "drills",
+    "demo",
 ]
 
 MIDDLEWARE = [
