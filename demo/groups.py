@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import transaction
-from django.db.models import Q
+from django.db import models, transaction
+from django.db.models import ForeignObjectRel, Q, QuerySet
 
 from directory.models import OrgUnit, Post, Staff, User
 from messaging import selectors as messaging_selectors
@@ -200,12 +200,36 @@ def demo_group_lines() -> list[DemoGroupLine]:
     ]
 
 
-def _purge(rows) -> None:
-    """Delete ``rows`` after every messaging row that points at them (receipts, versions,
-    attachments, chases, notifications ... whatever messaging adds), deepest first."""
-    for rel in rows.model._meta.related_objects:
+# The purge never deletes rows of these apps: people, accounts and sessions go (or stay) on
+# their own terms, and a row of theirs that still points at a demo group makes the reset fail.
+KEPT_APPS = frozenset({"directory", "auth", "contenttypes", "sessions"})
+# A row goes with what it points at when its foreign key CASCADEs (Django would take it anyway;
+# walked so that its own children go first) or PROTECTs/RESTRICTs it (a record that would
+# block the deletion). SET_NULL, SET_DEFAULT and SET() rows outlive it by design, and Django
+# clears their link; DO_NOTHING rows are left for the database to refuse.
+_PURGED_ON_DELETE = (models.CASCADE, models.PROTECT, models.RESTRICT)
+
+
+def _purge(rows: QuerySet) -> None:
+    """Delete ``rows`` after every row that points at them by a foreign key, in any app but
+    :data:`KEPT_APPS` (memberships, messages, receipts, versions, attachments, chases … whatever
+    the apps above the directory add), deepest first.
+
+    Only foreign keys are walked: a generic relation (a ``GenericRelation``, e.g. notifications
+    on a message) is deleted by Django with the row it hangs on, and the row at the other end of
+    a many-to-many link is not the group's (only the link goes, which is a foreign key row of
+    the through table). Self-references (replies) are cleared by the caller.
+    """
+    model = rows.model
+    for rel in model._meta.get_fields(include_hidden=True):  # hidden: related_name="+" too
+        if not isinstance(rel, ForeignObjectRel) or not isinstance(rel.field, models.ForeignKey):
+            continue
         related = rel.related_model
-        if related._meta.app_label != "messaging" or related is rows.model:
+        if (
+            related is model
+            or related._meta.app_label in KEPT_APPS
+            or rel.on_delete not in _PURGED_ON_DELETE
+        ):
             continue
         _purge(related._base_manager.filter(**{f"{rel.field.name}__in": rows}))
     rows.delete()
