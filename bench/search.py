@@ -46,7 +46,7 @@ def _time(fn: Callable[[str], object], queries: list[str], repeat: int) -> tuple
 def _queries() -> dict[str, list[str]]:
     import jaconv
 
-    from directory.demo import MAYOR
+    from demo.city import MAYOR
     from directory.models import Staff
 
     family = ["田中", "佐々木", "長谷川", "辻", "西田"]
@@ -87,7 +87,7 @@ def _explain(query: str) -> list[str]:
 def run(staff_count: int, repeat: int) -> None:
     from django.db import connection
 
-    from directory.demo import demo_city_seed
+    from demo.city import demo_city_seed
     from directory.models import Staff
     from directory.selectors import SEARCH_LIMIT, staff_search
     from directory.text import normalize

@@ -19,7 +19,7 @@ def main() -> int:
     django.setup()
     from django.conf import settings
 
-    from directory.demo import DEMO_PASSWORD, demo_signins
+    from demo.city import DEMO_PASSWORD, demo_signins
 
     host = os.environ.get("HONBU_HOST", "127.0.0.1")
     port = os.environ.get("HONBU_PORT", "8000")

@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "notifications",
     "messaging",
     "drills",
+    "demo",
     "home",
 ]
 

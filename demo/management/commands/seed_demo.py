@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import ProtectedError
 
-from directory.demo import (
+from demo.city import (
     DEFAULT_STAFF,
     DEMO_PASSWORD,
     DEMO_SEED,

@@ -5,7 +5,8 @@ from allauth.account.models import EmailAddress
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 
-from directory import demo
+from demo import city as demo
+from demo.messages import SAMPLE_INSTRUCTION
 from directory.models import AuditEntry, OrgUnit, Post, PostDeputy, Staff, User
 from directory.selectors import staff_search
 from messaging import selectors as messaging_selectors
@@ -92,7 +93,7 @@ def test_seed_creates_the_requested_staff_and_accounts_for_key_people(city):
 
     assert Staff.objects.count() == STAFF == city.staff
     assert Staff.objects.filter(pk__in=key_people, user__isnull=True).count() == 0
-    group_people = len(demo._group_people())  # crisis office, secretariat, ward section chiefs
+    group_people = len(demo.group_people())  # crisis office, secretariat, ward section chiefs
     assert group_people == 80 + 35 + 24 * 3
     assert User.objects.count() == len(key_people) + 3 + group_people == city.accounts
     assert User.objects.filter(role=User.Role.HQ_MEMBER).count() == len(key_people)
@@ -287,7 +288,7 @@ def test_seed_sends_the_sample_instruction_and_the_ward_heads_reply(city):
         True,
     )
     assert (instruction.sender.username, instruction.sender_post_name) == (demo.MAYOR, "本部長")
-    assert instruction.body == demo.SAMPLE_INSTRUCTION
+    assert instruction.body == SAMPLE_INSTRUCTION
     assert (reply.seq, reply.kind, reply.reply_to_id, reply.sender.username) == (
         2,
         "reply",
@@ -312,7 +313,7 @@ def test_second_run_adds_no_groups_memberships_or_messages(city):
 
 def test_a_city_seeded_without_groups_gets_them_on_the_next_run(city):
     # Given a demo city whose command groups are gone (seeded before they existed).
-    demo._demo_groups_delete(OrgUnit.objects.get(code=demo.DEMO_ROOT_CODE))
+    demo.demo_groups_delete(OrgUnit.objects.get(code=demo.DEMO_ROOT_CODE))
     assert (CommandGroup.objects.count(), Message.objects.count(), Receipt.objects.count()) == (
         0,
         0,
