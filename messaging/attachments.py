@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.utils.translation import gettext_lazy as _
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .models import Attachment, Message
 
@@ -23,8 +24,6 @@ def attachment_check(upload) -> str:
         raise ValidationError(
             ERR_TOO_BIG % {"mb": settings.HONBU_ATTACHMENT_MAX_BYTES // (1024 * 1024)}
         )
-    from PIL import Image, UnidentifiedImageError
-
     upload.seek(0)
     try:
         with Image.open(upload) as img:
@@ -52,8 +51,6 @@ def attachment_store(*, message: Message, upload) -> Attachment:
     )
     att.file.save(upload.name, upload, save=False)
     if content_type.startswith("image/"):
-        from PIL import Image, ImageOps
-
         upload.seek(0)
         with Image.open(upload) as img:
             img = ImageOps.exif_transpose(img)

@@ -22,7 +22,7 @@ from ..attachments import attachment_store
 from ..bulk import receipts_insert
 from ..escalation import escalation_start
 from ..events import MessageNew, MessageUpdate
-from ..models import CommandGroup, GroupMembership, Message, MessageVersion
+from ..models import CommandGroup, Message, MessageVersion
 from ..policies import policy_clean, policy_for
 from ..rendering import message_dict
 
@@ -69,9 +69,9 @@ def message_send(
     role = selectors.user_group_role(user=sender, group=group)
     if role is None:
         raise PermissionDenied(ERR_NOT_MEMBER)
-    if role == GroupMembership.Role.OBSERVER:
+    if not selectors.role_can_post(role):
         raise PermissionDenied(ERR_OBSERVER)
-    if kind == Message.Kind.INSTRUCTION and role != GroupMembership.Role.COMMANDER:
+    if kind == Message.Kind.INSTRUCTION and not selectors.role_can_instruct(role):
         raise PermissionDenied(ERR_NOT_COMMANDER)
     body = (body or "").strip()
     if not body and not attachments:

@@ -67,7 +67,13 @@ def test_new_post_holder_is_a_member_at_once(hq):
     )
     post = hq.ward_head.staff.posts_held.get()
     directory_services.post_assign_holder(post=post, holder=newcomer, actor=None)
-    assert selectors.user_can_post(user=newcomer.user, group=hq.group)
+    # What sending checks (the page, the socket and the service all ask the same selectors):
+    # the new holder posts as 北区長, the old holder is refused and nothing is stored.
+    sent = send(hq, sender=newcomer.user, body="着任しました").message
+    assert (sent.sender_id, sent.sender_post_name) == (newcomer.user_id, "北区長")
+    with pytest.raises(PermissionDenied):
+        send(hq, sender=hq.ward_head, body="前任者")
+    assert list(Message.objects.values_list("body", flat=True)) == ["着任しました"]
     assert not selectors.user_can_read(user=hq.ward_head, group=hq.group)
 
 

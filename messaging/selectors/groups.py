@@ -1,0 +1,202 @@
+"""Who is in a group and with which role, and the permission questions built on that."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from directory.models import Post, Staff, User
+
+from ..models import CommandGroup, GroupMembership, Message
+from .messages import unread_counts
+
+ROLE_RANK = {
+    GroupMembership.Role.OBSERVER: 0,
+    GroupMembership.Role.MEMBER: 1,
+    GroupMembership.Role.COMMANDER: 2,
+}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    user_id: int
+    post_id: int | None
+    role: str
+
+
+def group_recipients(*, group: CommandGroup) -> dict[int, Recipient]:
+    """Everyone in the group now, by user id: holders of member posts (whoever holds them
+    today) and individual staff, with accounts and active. Highest role wins."""
+    out: dict[int, Recipient] = {}
+    rows = GroupMembership.objects.filter(group=group).values_list(
+        "role",
+        "post_id",
+        "post__holder__user_id",
+        "post__holder__is_active",
+        "post__holder__user__is_active",
+        "staff__user_id",
+        "staff__is_active",
+        "staff__user__is_active",
+    )
+    for role, post_id, p_uid, p_staff_ok, p_user_ok, s_uid, s_staff_ok, s_user_ok in rows:
+        if post_id is not None:
+            uid, ok = p_uid, p_staff_ok and p_user_ok
+        else:
+            uid, ok, post_id = s_uid, s_staff_ok and s_user_ok, None
+        if uid is None or not ok:
+            continue
+        prev = out.get(uid)
+        if prev is None or ROLE_RANK[role] > ROLE_RANK[prev.role]:
+            out[uid] = Recipient(
+                uid, post_id if post_id is not None else (prev.post_id if prev else None), role
+            )
+    return out
+
+
+def _best(roles) -> str | None:
+    best = None
+    for role in roles:
+        if best is None or ROLE_RANK[role] > ROLE_RANK[best]:
+            best = role
+    return best
+
+
+def _memberships_of(user: User):
+    """The user's memberships: through a post they hold now, or individually (active only)."""
+    return GroupMembership.objects.filter(
+        Q(post__holder__user=user, post__holder__is_active=True)
+        | Q(staff__user=user, staff__is_active=True)
+    )
+
+
+def user_group_role(*, user: User, group: CommandGroup) -> str | None:
+    """The user's role in the group, or None if they are not a member."""
+    if not (user.is_authenticated and user.is_active):
+        return None
+    return _best(_memberships_of(user).filter(group=group).values_list("role", flat=True))
+
+
+def user_group_roles(*, user: User) -> dict[int, str]:
+    """Every active group the user is in, with their role: one query (a websocket connect)."""
+    if not (user.is_authenticated and user.is_active):
+        return {}
+    by_group: dict[int, list[str]] = {}
+    for group_id, role in (
+        _memberships_of(user).filter(group__is_active=True).values_list("group_id", "role")
+    ):
+        by_group.setdefault(group_id, []).append(role)
+    return {group_id: _best(roles) for group_id, roles in sorted(by_group.items())}
+
+
+def user_can_read(*, user: User, group: CommandGroup) -> bool:
+    return user_group_role(user=user, group=group) is not None
+
+
+def role_can_post(role: str | None) -> bool:
+    """Members and commanders write; observers only read (pages and services ask this)."""
+    return role in (GroupMembership.Role.MEMBER, GroupMembership.Role.COMMANDER)
+
+
+def role_can_instruct(role: str | None) -> bool:
+    return role == GroupMembership.Role.COMMANDER
+
+
+def user_can_instruct(*, user: User, group: CommandGroup) -> bool:
+    return role_can_instruct(user_group_role(user=user, group=group))
+
+
+def user_can_edit_policy(*, user: User, group: CommandGroup) -> bool:
+    if not (user.is_authenticated and user.is_active):
+        return False
+    if user.role in (User.Role.ADMIN, User.Role.COORDINATOR):
+        return True
+    return user_group_role(user=user, group=group) == GroupMembership.Role.COMMANDER
+
+
+def user_is_records_admin(*, user: User) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.role == User.Role.ADMIN)
+
+
+def user_can_see_receipts(*, user: User, message: Message) -> bool:
+    """The sender, the group's commanders and administrators."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    if message.sender_id == user.pk or user_is_records_admin(user=user):
+        return user_can_read(user=user, group=message.group) or user_is_records_admin(user=user)
+    return user_group_role(user=user, group=message.group) == GroupMembership.Role.COMMANDER
+
+
+def user_can_manage_members(*, user: User, group: CommandGroup) -> bool:
+    if group.kind == CommandGroup.Kind.DIRECT:
+        return False
+    return user_is_records_admin(user=user) or user_can_instruct(user=user, group=group)
+
+
+def group_and_role(*, user: User, group_id: int) -> tuple[CommandGroup | None, str | None]:
+    """An active group and the user's role in it, or (None, None) when there is no such group
+    or they are not in it: pages and sockets answer both alike, so outsiders learn nothing."""
+    group = CommandGroup.objects.filter(pk=group_id, is_active=True).first()
+    role = user_group_role(user=user, group=group) if group else None
+    return (group, role) if role else (None, None)
+
+
+def message_for_member(*, user: User, message_id: int) -> Message | None:
+    """A message of a group the user is in (None for anyone else)."""
+    message = Message.objects.select_related("group").filter(pk=message_id).first()
+    if message is None or not user_can_read(user=user, group=message.group):
+        return None
+    return message
+
+
+def user_group_ids(*, user: User) -> list[int]:
+    return list(user_group_roles(user=user))
+
+
+@dataclass
+class GroupListItem:
+    group: CommandGroup
+    unread: int
+    last_message: Message | None
+    title: str
+
+
+def user_group_list(*, user: User) -> list[GroupListItem]:
+    ids = user_group_ids(user=user)
+    groups = {g.pk: g for g in CommandGroup.objects.filter(pk__in=ids)}
+    unread = {g: n for (_u, g), n in unread_counts(pairs={(user.pk, g) for g in ids}).items()}
+    # The newest message of each group is the one numbered last_seq: one indexed query.
+    wanted = [Q(group_id=g.pk, seq=g.last_seq) for g in groups.values() if g.last_seq]
+    last = {m.group_id: m for m in Message.objects.filter(_or_q(wanted))} if wanted else {}
+    items = [
+        GroupListItem(
+            group=g,
+            unread=unread.get(g.pk, 0),
+            last_message=last.get(g.pk),
+            title=group_title(group=g, user=user),
+        )
+        for g in groups.values()
+    ]
+    items.sort(
+        key=lambda i: (-(i.unread > 0), -(i.last_message.pk if i.last_message else 0), i.title)
+    )
+    return items
+
+
+def _or_q(parts: list[Q]) -> Q:
+    q = Q(pk__in=[])
+    for p in parts:
+        q |= p
+    return q
+
+
+def group_title(*, group: CommandGroup, user: User) -> str:
+    """One-to-one conversations are titled with the other person's name."""
+    if group.kind != CommandGroup.Kind.DIRECT:
+        return group.name
+    other = Staff.objects.filter(group_memberships__group=group).exclude(user=user).first()
+    return other.full_name if other else group.name
+
+
+def posts_for_user(*, user: User) -> list[Post]:
+    return list(Post.objects.filter(holder__user=user).order_by("sort_order"))
