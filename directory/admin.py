@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 
 from . import services
 from .models import AuditEntry, OrgUnit, Post, PostDeputy, Staff, User
+from .onboarding import issue_accounts_action
+from .text import normalize
 
 
 @admin.register(User)
@@ -84,8 +86,6 @@ class StaffAdmin(admin.ModelAdmin):
     @admin.action(description=_("Issue sign-in accounts to the selected staff"))
     def issue_accounts(self, request, queryset):
         """Two steps: this action shows the options; posting them issues and returns the sheet."""
-        from .onboarding import issue_accounts_action
-
         return issue_accounts_action(self, request, queryset)
 
     @admin.display(boolean=True, description=_("account"))
@@ -94,8 +94,6 @@ class StaffAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         # Search the normalised key so kana/width/spaces behave as on the directory page.
-        from .text import normalize
-
         if not search_term:
             return queryset, False
         q = normalize(search_term)
