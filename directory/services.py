@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
+from . import hooks
 from .models import AuditEntry, OrgUnit, Post, PostDeputy, Staff, User
 from .text import join_key, normalize
 
@@ -223,20 +224,15 @@ def post_assign_holder(
         target=post,
         data={"previous": staff_ref(previous), "new": staff_ref(holder), "reason": reason},
     )
-    _post_groups_changed(post, [s.user_id for s in (previous, holder) if s and s.user_id])
-    return post
-
-
-def _post_groups_changed(post: Post, user_ids: list[int]) -> None:
-    """Groups address posts: the new holder joins them at once and the old one leaves, even on
-    websockets already open (their consumers re-read their memberships)."""
-    from messaging.events import MembershipChanged, channel_group, send_event_on_commit
-
-    for group_id in post.group_memberships.values_list("group_id", flat=True):
-        send_event_on_commit(
-            MembershipChanged(group=group_id),
-            groups=[channel_group("usr", uid) for uid in user_ids],
+    # Groups address posts: apps above move the old holder out and the new one in at once.
+    hooks.access_changed(
+        hooks.AccessChange(
+            reason=hooks.REASON_POST_HOLDER,
+            user_ids=tuple(s.user_id for s in (previous, holder) if s and s.user_id),
+            post_id=post.pk,
         )
+    )
+    return post
 
 
 def post_deputies_check(*, holder_id: int | None, deputies: Sequence[Staff]) -> None:
@@ -318,12 +314,11 @@ def user_set_role(*, user: User, role: str, actor: User | None) -> User:
 
 
 def user_accounts_close(*, user_ids: Iterable[int], actor: User | None, reason: str) -> int:
-    """Deactivate accounts (e.g. staff who left): they can no longer sign in, their open
-    websockets close at once, and the change is audited. Returns how many were closed."""
-    from messaging.events import SessionEnd, channel_group, send_event_on_commit
-
+    """Deactivate accounts (e.g. staff who left): they can no longer sign in, the change is
+    audited and the access listeners are told (their open websockets close at once). Returns
+    how many were closed."""
     with transaction.atomic():
-        ids = list(
+        ids = sorted(
             User.objects.filter(pk__in=list(user_ids), is_active=True)
             .select_for_update()
             .values_list("pk", flat=True)
@@ -332,18 +327,17 @@ def user_accounts_close(*, user_ids: Iterable[int], actor: User | None, reason: 
             return 0
         User.objects.filter(pk__in=ids).update(is_active=False)
         audit_record(actor=actor, action="user.deactivate", data={"users": ids, "reason": reason})
-        send_event_on_commit(
-            SessionEnd(reason="deactivated"), groups=[channel_group("usr", uid) for uid in ids]
+        hooks.access_changed(
+            hooks.AccessChange(reason=hooks.REASON_DEACTIVATED, user_ids=tuple(ids))
         )
     return len(ids)
 
 
 def session_ended(*, session_key: str | None) -> None:
-    """A sign-out: close the websockets opened with that session (other devices stay)."""
+    """A sign-out: the access listeners are told, so the websockets opened with that session
+    close (the person's other devices stay)."""
     if not session_key:
         return
-    from messaging.events import SessionEnd, channel_group, send_event_on_commit
-
-    send_event_on_commit(
-        SessionEnd(reason="signed_out"), groups=[channel_group("sess", session_key)]
+    hooks.access_changed(
+        hooks.AccessChange(reason=hooks.REASON_SIGNED_OUT, session_key=session_key)
     )
