@@ -145,6 +145,7 @@ def staff_create(
     email: str = "",
     mobile: str = "",
     is_active: bool = True,
+    user: User | None = None,
 ) -> Staff:
     staff = Staff(
         employee_number=employee_number,
@@ -157,6 +158,7 @@ def staff_create(
         email=email,
         mobile=mobile,
         is_active=is_active,
+        user=user,
     )
     staff.search_key, staff.kana_sort = staff_search_fields(staff)
     staff.full_clean()
@@ -194,6 +196,21 @@ def post_create(
     audit_record(actor=actor, action="post.create", target=post, data={"code": code, "name": name})
     if holder is not None:
         post = post_assign_holder(post=post, holder=holder, actor=actor)
+    return post
+
+
+@transaction.atomic
+def post_update(*, post: Post, **fields: Any) -> Post:
+    """Change a post's own fields (code, name, reading, unit, order). The holder is not one of
+    them: it changes through ``post_assign_holder`` (audited, and the access listeners told)."""
+    if "holder" in fields or "holder_id" in fields:
+        raise TypeError("post_update() does not change the holder; use post_assign_holder()")
+    post = Post.objects.select_for_update().get(pk=post.pk)
+    for name, value in fields.items():
+        setattr(post, name, value)
+    post.search_key = post_search_key(post)
+    post.full_clean()
+    post.save()
     return post
 
 
