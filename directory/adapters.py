@@ -1,6 +1,6 @@
 from allauth.account.adapter import DefaultAccountAdapter
 
-from . import services
+from . import accounts, services
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -16,4 +16,4 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def set_password(self, user, password: str) -> None:
         super().set_password(user, password)
-        services.user_password_changed(user=user)
+        accounts.user_password_changed(user=user)

@@ -7,11 +7,21 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
 from . import services
 from .models import AuditEntry, OrgUnit, Post, PostDeputy, Staff, User
+from .onboarding import issue_accounts_action
+from .text import normalize
+
+
+def _copy_saved(saved: models.Model, obj: models.Model) -> None:
+    """The admin goes on with its own instance (change message, redirect, related objects):
+    give it what the service wrote."""
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
 
 
 @admin.register(User)
@@ -84,8 +94,6 @@ class StaffAdmin(admin.ModelAdmin):
     @admin.action(description=_("Issue sign-in accounts to the selected staff"))
     def issue_accounts(self, request, queryset):
         """Two steps: this action shows the options; posting them issues and returns the sheet."""
-        from .onboarding import issue_accounts_action
-
         return issue_accounts_action(self, request, queryset)
 
     @admin.display(boolean=True, description=_("account"))
@@ -94,8 +102,6 @@ class StaffAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         # Search the normalised key so kana/width/spaces behave as on the directory page.
-        from .text import normalize
-
         if not search_term:
             return queryset, False
         q = normalize(search_term)
@@ -104,8 +110,13 @@ class StaffAdmin(admin.ModelAdmin):
         ), False
 
     def save_model(self, request, obj, form, change):
-        obj.search_key, obj.kana_sort = services.staff_search_fields(obj)
-        super().save_model(request, obj, form, change)
+        # Through the services, so search keys and validation are done in one place.
+        if change:
+            fields = {f: form.cleaned_data[f] for f in form.changed_data}
+            saved = services.staff_update(staff=obj, **fields)
+        else:
+            saved = services.staff_create(**{f: form.cleaned_data[f] for f in form.fields})
+        _copy_saved(saved, obj)
 
 
 class PostDeputyFormSet(BaseInlineFormSet):
@@ -163,10 +174,14 @@ class PostAdmin(admin.ModelAdmin):
     inlines = [PostDeputyInline]
 
     def save_model(self, request, obj, form, change):
-        obj.search_key = services.post_search_key(obj)
         # The other fields now; the holder in save_related, together with the deputies.
-        obj.holder = Post.objects.get(pk=obj.pk).holder if change else None
-        super().save_model(request, obj, form, change)
+        fields = {f: form.cleaned_data[f] for f in form.fields if f != "holder"}
+        if change:
+            changed = {f: v for f, v in fields.items() if f in form.changed_data}
+            saved = services.post_update(post=obj, **changed)
+        else:
+            saved = services.post_create(**fields, actor=request.user)
+        _copy_saved(saved, obj)
 
     def save_formset(self, request, form, formset, change):
         if isinstance(formset, PostDeputyFormSet):

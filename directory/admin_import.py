@@ -3,7 +3,7 @@
 upload (kind, file, deactivate-missing) → preview (counts and samples, or every error with row,
 column and reason) → Apply (POST) → the same page showing the result. Only administrators
 (``selectors.user_can_manage_directory``) may use them; the work is done by
-``directory/importing.py``.
+the ``directory/importing/`` package.
 """
 
 from __future__ import annotations

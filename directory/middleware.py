@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -49,8 +50,6 @@ class AccountSecurityMiddleware:
         if user.must_change_password:
             return redirect(reverse("account_change_password") + "?" + nxt)
         if user.role in settings.HONBU_MFA_REQUIRED_ROLES:
-            from allauth.mfa.models import Authenticator
-
             if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
                 return redirect(reverse("mfa_activate_totp") + "?" + nxt)
         return self.get_response(request)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 
+import segno
 from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
@@ -17,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import selectors, services
+from . import accounts, selectors
 from .forms import IssueAccountsForm
 
 
@@ -26,8 +27,6 @@ def public_base_url(request: HttpRequest) -> str:
 
 
 def qr_svg(data: str) -> str:
-    import segno
-
     return segno.make(data, error="m").svg_inline(scale=4, border=2)
 
 
@@ -43,7 +42,7 @@ def issue_accounts_action(
     form = IssueAccountsForm(request.POST if "apply" in request.POST else None)
     if "apply" in request.POST and form.is_valid():
         base_url = public_base_url(request)
-        results = services.account_issue(
+        results = accounts.account_issue(
             staff=staff,
             method=form.cleaned_data["method"],
             role=form.cleaned_data["role"],
@@ -70,7 +69,7 @@ def issue_accounts_action(
 
 
 def onboarding_sheet(
-    request: HttpRequest, results: list[services.IssuedAccount], base_url: str
+    request: HttpRequest, results: list[accounts.IssuedAccount], base_url: str
 ) -> HttpResponse:
     sign_in_url = base_url.rstrip("/") + reverse("account_login")
     sheets = [
@@ -90,7 +89,7 @@ def onboarding_sheet(
     )
 
 
-def onboarding_csv(results: list[services.IssuedAccount], base_url: str) -> HttpResponse:
+def onboarding_csv(results: list[accounts.IssuedAccount], base_url: str) -> HttpResponse:
     sign_in_url = base_url.rstrip("/") + reverse("account_login")
     buf = io.StringIO()
     writer = csv.writer(buf)

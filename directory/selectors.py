@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 
 from .models import OrgUnit, Post, PostDeputy, Staff, User
@@ -143,6 +144,4 @@ def user_can_manage_directory(*, user: User) -> bool:
 
 
 def user_requires_mfa(*, user: User) -> bool:
-    from django.conf import settings
-
     return user.is_authenticated and user.role in settings.HONBU_MFA_REQUIRED_ROLES

@@ -1,18 +1,16 @@
-"""Writes to the directory: units, staff, posts and deputies, roles, audit.
+"""Writes to the directory: units, staff, posts and deputies, roles and closing accounts, audit.
 
 Every function here owns its transaction and is the only way the app changes these rows.
+Issuing sign-in accounts and a person's own account settings are in ``accounts``.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from . import hooks
@@ -147,6 +145,7 @@ def staff_create(
     email: str = "",
     mobile: str = "",
     is_active: bool = True,
+    user: User | None = None,
 ) -> Staff:
     staff = Staff(
         employee_number=employee_number,
@@ -159,6 +158,7 @@ def staff_create(
         email=email,
         mobile=mobile,
         is_active=is_active,
+        user=user,
     )
     staff.search_key, staff.kana_sort = staff_search_fields(staff)
     staff.full_clean()
@@ -199,7 +199,22 @@ def post_create(
     return post
 
 
-def _staff_ref(staff: Staff | None) -> dict[str, Any] | None:
+@transaction.atomic
+def post_update(*, post: Post, **fields: Any) -> Post:
+    """Change a post's own fields (code, name, reading, unit, order). The holder is not one of
+    them: it changes through ``post_assign_holder`` (audited, and the access listeners told)."""
+    if "holder" in fields or "holder_id" in fields:
+        raise TypeError("post_update() does not change the holder; use post_assign_holder()")
+    post = Post.objects.select_for_update().get(pk=post.pk)
+    for name, value in fields.items():
+        setattr(post, name, value)
+    post.search_key = post_search_key(post)
+    post.full_clean()
+    post.save()
+    return post
+
+
+def staff_ref(staff: Staff | None) -> dict[str, Any] | None:
     if staff is None:
         return None
     return {"id": staff.pk, "employee_number": staff.employee_number, "name": staff.full_name}
@@ -224,18 +239,17 @@ def post_assign_holder(
         actor=actor,
         action="post.holder_change",
         target=post,
-        data={"previous": _staff_ref(previous), "new": _staff_ref(holder), "reason": reason},
+        data={"previous": staff_ref(previous), "new": staff_ref(holder), "reason": reason},
     )
-    _post_groups_changed(post, [s.user_id for s in (previous, holder) if s and s.user_id])
-    return post
-
-
-def _post_groups_changed(post: Post, user_ids: list[int]) -> None:
+    # Groups address posts: apps above move the old holder out and the new one in at once.
     hooks.access_changed(
         hooks.AccessChange(
-            reason=hooks.REASON_POST_HOLDER, user_ids=tuple(user_ids), post_id=post.pk
+            reason=hooks.REASON_POST_HOLDER,
+            user_ids=tuple(s.user_id for s in (previous, holder) if s and s.user_id),
+            post_id=post.pk,
         )
     )
+    return post
 
 
 def post_deputies_check(*, holder_id: int | None, deputies: Sequence[Staff]) -> None:
@@ -290,12 +304,12 @@ def _deputies_replace(post: Post, deputies: Sequence[Staff], actor: User | None)
         actor=actor,
         action="post.deputies_change",
         target=post,
-        data={"previous": before, "new": [_staff_ref(d) for d in deputies]},
+        data={"previous": before, "new": [staff_ref(d) for d in deputies]},
     )
     return post
 
 
-# --- accounts -------------------------------------------------------------------------------
+# --- roles and access -----------------------------------------------------------------------
 @transaction.atomic
 def user_set_role(*, user: User, role: str, actor: User | None) -> User:
     """Set a role; administrators get the Django admin (is_staff + superuser)."""
@@ -316,190 +330,12 @@ def user_set_role(*, user: User, role: str, actor: User | None) -> User:
     return user
 
 
-def user_set_language(*, user: User, language: str) -> User:
-    valid = {code for code, _name in User._meta.get_field("language").choices}
-    if language not in valid:
-        raise ValidationError({"language": _("Unknown language.")})
-    User.objects.filter(pk=user.pk).update(language=language)
-    user.language = language
-    return user
-
-
-def staff_ids(staff: Iterable[Staff]) -> list[int]:
-    return [s.pk for s in staff]
-
-
-# --- account issuance -----------------------------------------------------------------------
-ERR_ALREADY_HAS_ACCOUNT = _("already has a sign-in account")
-ERR_STAFF_INACTIVE = _("is not active")
-ERR_EMAIL_TAKEN = _("the e-mail address %(email)s is used by another account")
-ERR_NO_EMAIL_FOR_INVITATION = _("has no work e-mail address for an invitation")
-
-# Unambiguous characters (no 0/O, 1/l/I) so a password read off paper types correctly.
-_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105 (an alphabet, not a password)
-
-
-class IssueMethod:
-    PASSWORD = "password"  # noqa: S105 (a one-time initial password, changed at first sign-in)
-    INVITATION = "invitation"  # a link to set one's own password (no password exists yet)
-
-
-@dataclass
-class IssuedAccount:
-    staff: Staff
-    user: User | None
-    password: str = ""  # shown once on the onboarding sheet, never stored in clear
-    invitation_url: str = ""
-    skipped_reason: str = ""
-
-
-def generate_initial_password() -> str:
-    raw = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(12))
-    return "-".join(raw[i : i + 4] for i in range(0, 12, 4))
-
-
-def account_invitation_url(*, user: User, base_url: str) -> str:
-    from allauth.account.forms import default_token_generator
-    from allauth.account.utils import user_pk_to_url_str
-
-    path = reverse(
-        "account_reset_password_from_key",
-        kwargs={
-            "uidb36": user_pk_to_url_str(user),
-            "key": default_token_generator.make_token(user),
-        },
-    )
-    return base_url.rstrip("/") + path
-
-
-def account_issue(
-    *,
-    staff: Iterable[Staff],
-    method: str,
-    role: str,
-    actor: User | None,
-    base_url: str,
-    send_invitation_email: bool = False,
-) -> list[IssuedAccount]:
-    """Create sign-in accounts (username = employee number) for staff who have none.
-
-    Each account is created in its own transaction so one clash (an e-mail used elsewhere)
-    does not stop the rest; every skipped person comes back with the reason.
-    """
-    from allauth.account.models import EmailAddress
-
-    if method not in (IssueMethod.PASSWORD, IssueMethod.INVITATION):
-        raise ValidationError({"method": _("Unknown issuing method.")})
-    if role not in User.Role.values:
-        raise ValidationError({"role": _("Unknown role.")})
-    results: list[IssuedAccount] = []
-    for person in staff:
-        with transaction.atomic():
-            person = (
-                Staff.objects.select_for_update(of=("self",))
-                .select_related("unit")
-                .get(pk=person.pk)
-            )
-            if person.user_id is not None:
-                results.append(
-                    IssuedAccount(person, person.user, skipped_reason=str(ERR_ALREADY_HAS_ACCOUNT))
-                )
-                continue
-            if not person.is_active:
-                results.append(IssuedAccount(person, None, skipped_reason=str(ERR_STAFF_INACTIVE)))
-                continue
-            email = person.email.strip().lower()
-            if method == IssueMethod.INVITATION and not email:
-                results.append(
-                    IssuedAccount(person, None, skipped_reason=str(ERR_NO_EMAIL_FOR_INVITATION))
-                )
-                continue
-            if email and (
-                User.objects.filter(email__iexact=email).exists()
-                or EmailAddress.objects.filter(email__iexact=email).exists()
-            ):
-                results.append(
-                    IssuedAccount(
-                        person, None, skipped_reason=str(ERR_EMAIL_TAKEN % {"email": email})
-                    )
-                )
-                continue
-            if User.objects.filter(username__iexact=person.employee_number).exists():
-                results.append(
-                    IssuedAccount(person, None, skipped_reason=str(ERR_ALREADY_HAS_ACCOUNT))
-                )
-                continue
-            user = User(
-                username=person.employee_number,
-                email=email,
-                first_name=person.given_name,
-                last_name=person.family_name,
-                role=role,
-                is_staff=role == User.Role.ADMIN,
-                is_superuser=role == User.Role.ADMIN,
-            )
-            issued = IssuedAccount(person, user)
-            if method == IssueMethod.PASSWORD:
-                issued.password = generate_initial_password()
-                user.set_password(issued.password)
-                user.must_change_password = True
-            else:
-                user.set_unusable_password()
-            user.save()
-            if email:
-                EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-            person.user = user
-            person.save(update_fields=["user", "updated_at"])
-            if method == IssueMethod.INVITATION:
-                issued.invitation_url = account_invitation_url(user=user, base_url=base_url)
-            audit_record(
-                actor=actor,
-                action="account.issue",
-                target=user,
-                data={"staff": _staff_ref(person), "method": method, "role": role},
-            )
-            results.append(issued)
-    if send_invitation_email:
-        invited = [r for r in results if r.invitation_url]
-        transaction.on_commit(lambda: _send_invitations(invited))
-    return results
-
-
-def _send_invitations(invited: list[IssuedAccount]) -> None:
-    from django.conf import settings
-    from django.core.mail import send_mail
-    from django.template.loader import render_to_string
-
-    for item in invited:
-        body = render_to_string(
-            "account/email/invitation.txt",
-            {
-                "staff": item.staff,
-                "url": item.invitation_url,
-                "site": settings.HONBU_SITE_NAME,
-            },
-        )
-        send_mail(
-            subject=str(_("[%(site)s] Your sign-in account") % {"site": settings.HONBU_SITE_NAME}),
-            message=body,
-            from_email=None,
-            recipient_list=[item.user.email],
-        )
-
-
-def user_password_changed(*, user: User) -> User:
-    """Called when a user sets their own password: the initial one no longer has to change."""
-    if user.must_change_password:
-        User.objects.filter(pk=user.pk).update(must_change_password=False)
-        user.must_change_password = False
-    return user
-
-
 def user_accounts_close(*, user_ids: Iterable[int], actor: User | None, reason: str) -> int:
-    """Deactivate accounts (e.g. staff who left): they can no longer sign in, their open
-    websockets close at once, and the change is audited. Returns how many were closed."""
+    """Deactivate accounts (e.g. staff who left): they can no longer sign in, the change is
+    audited and the access listeners are told (their open websockets close at once). Returns
+    how many were closed."""
     with transaction.atomic():
-        ids = list(
+        ids = sorted(
             User.objects.filter(pk__in=list(user_ids), is_active=True)
             .select_for_update()
             .values_list("pk", flat=True)
@@ -515,7 +351,8 @@ def user_accounts_close(*, user_ids: Iterable[int], actor: User | None, reason: 
 
 
 def session_ended(*, session_key: str | None) -> None:
-    """A sign-out: close the websockets opened with that session (other devices stay)."""
+    """A sign-out: the access listeners are told, so the websockets opened with that session
+    close (the person's other devices stay)."""
     if not session_key:
         return
     hooks.access_changed(

@@ -6,14 +6,14 @@ from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from . import services
+from . import accounts
 from .forms import LanguageForm
 
 
 def settings_view(request: HttpRequest) -> HttpResponse:
     form = LanguageForm(request.POST or None, initial={"language": request.user.language})
     if request.method == "POST" and form.is_valid():
-        services.user_set_language(user=request.user, language=form.cleaned_data["language"])
+        accounts.user_set_language(user=request.user, language=form.cleaned_data["language"])
         translation.activate(request.user.language)
         messages.success(request, _("Your settings were saved."))
         return redirect("settings")

@@ -3,6 +3,7 @@
 import json
 
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse
 from django.templatetags.static import static
 from django.utils.translation import gettext as _
@@ -40,8 +41,6 @@ def manifest(request: HttpRequest) -> HttpResponse:
 @login_not_required
 @cache_control(no_cache=True)
 def service_worker(request: HttpRequest) -> HttpResponse:
-    from django.contrib.staticfiles import finders
-
     path = finders.find("js/sw.js")
     with open(path, encoding="utf-8") as fh:
         body = fh.read()

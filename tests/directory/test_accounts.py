@@ -6,9 +6,10 @@ from django.contrib.auth import authenticate
 from django.core import mail
 from django.urls import reverse
 
-from directory import services
+from directory import accounts
+from directory.importing import import_apply, import_preview
 from directory.models import AuditEntry, User
-from tests.factories import StaffFactory, UserFactory
+from tests.factories import OrgUnitFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 BASE = "https://honbu.city.example.jp/"
@@ -17,7 +18,7 @@ BASE = "https://honbu.city.example.jp/"
 def test_issue_with_initial_password_creates_a_working_account(admin_user):
     person = StaffFactory(employee_number="123456", email="Taro.Yamada@City.example.jp")
 
-    [issued] = services.account_issue(
+    [issued] = accounts.account_issue(
         staff=[person], method="password", role=User.Role.HQ_MEMBER, actor=admin_user, base_url=BASE
     )
 
@@ -40,7 +41,7 @@ def test_issue_with_invitation_link_lets_the_person_set_a_password(
     person = StaffFactory(employee_number="200001")
 
     with django_capture_on_commit_callbacks(execute=True):
-        [issued] = services.account_issue(
+        [issued] = accounts.account_issue(
             staff=[person],
             method="invitation",
             role=User.Role.STAFF,
@@ -73,7 +74,7 @@ def test_issue_skips_people_who_cannot_get_an_account_and_says_why(admin_user):
     fine = StaffFactory()
     users_before = User.objects.count()
 
-    results = services.account_issue(
+    results = accounts.account_issue(
         staff=[has_account, inactive, clash, fine],
         method="password",
         role=User.Role.STAFF,
@@ -82,8 +83,8 @@ def test_issue_skips_people_who_cannot_get_an_account_and_says_why(admin_user):
     )
 
     reasons = {r.staff.pk: r.skipped_reason for r in results}
-    assert reasons[has_account.pk] == str(services.ERR_ALREADY_HAS_ACCOUNT)
-    assert reasons[inactive.pk] == str(services.ERR_STAFF_INACTIVE)
+    assert reasons[has_account.pk] == str(accounts.ERR_ALREADY_HAS_ACCOUNT)
+    assert reasons[inactive.pk] == str(accounts.ERR_STAFF_INACTIVE)
     assert "taken@city.example.jp" in reasons[clash.pk]
     assert reasons[fine.pk] == ""
     assert User.objects.count() == users_before + 1
@@ -94,7 +95,7 @@ def test_issue_skips_people_who_cannot_get_an_account_and_says_why(admin_user):
 
 def test_initial_password_must_be_changed_before_anything_else(client):
     person = StaffFactory(employee_number="300001")
-    [issued] = services.account_issue(
+    [issued] = accounts.account_issue(
         staff=[person], method="password", role=User.Role.STAFF, actor=None, base_url=BASE
     )
     client.post(reverse("account_login"), {"login": "300001", "password": issued.password})
@@ -175,9 +176,6 @@ def test_staff_cannot_issue_accounts_and_nothing_changes(client, staff_user):
 def test_staff_who_leave_in_a_roster_import_lose_sign_in(
     admin_user, django_capture_on_commit_callbacks
 ):
-    from directory.importing import import_apply, import_preview
-    from tests.factories import OrgUnitFactory
-
     unit = OrgUnitFactory(code="K01")
     stays = StaffFactory(employee_number="700001", unit=unit, user=UserFactory(username="700001"))
     leaves = StaffFactory(employee_number="700002", unit=unit, user=UserFactory(username="700002"))

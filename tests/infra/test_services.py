@@ -9,6 +9,7 @@ import time
 import uuid
 
 import pytest
+import redis
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
@@ -26,7 +27,35 @@ def test_the_suite_runs_on_the_services_the_environment_names():
     elif not os.environ.get("DATABASE_URL"):
         assert engine == "django.db.backends.sqlite3"
     assert settings.REDIS_EMBEDDED == (not os.environ.get("REDIS_URL"))
-    assert cache.get("absent-key") is None  # the cache answers on that Redis
+    if os.environ.get("REDIS_URL"):
+        assert settings.REDIS_URL == os.environ["REDIS_URL"]
+
+
+def test_the_cache_is_the_configured_redis():
+    """What Django's cache writes is in the Redis of the settings (read with a separate raw
+    client on the configured URL and database), in the database after REDIS_URL's, and what
+    Django deletes is gone from it."""
+    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    raw = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    main_db = redis.Redis.from_url(settings.REDIS_URL)  # queue and channel layer; not the cache
+    assert raw.connection_pool.connection_kwargs.get("db", 0) == (
+        main_db.connection_pool.connection_kwargs.get("db", 0) + 1
+    )
+    key = f"infra-{uuid.uuid4().hex}"
+    stored = cache.make_key(key)  # with the test KEY_PREFIX and version
+
+    cache.set(key, 1995, timeout=60)
+    assert raw.get(stored) == b"1995"  # Django's Redis serializer stores integers as text
+    assert 0 < raw.ttl(stored) <= 60
+    assert main_db.exists(stored) == 0
+
+    raw.set(cache.make_key(f"{key}-raw"), 117)  # written by the raw client, read by Django
+    assert cache.get(f"{key}-raw") == 117
+
+    cache.delete(key)
+    assert raw.exists(stored) == 0
+    assert cache.get(key) is None
+    raw.delete(cache.make_key(f"{key}-raw"))
 
 
 @pytest.mark.asyncio
@@ -47,7 +76,14 @@ async def test_channel_layer_round_trip_on_redis():
 
 
 def test_a_real_celery_worker_runs_tasks_from_redis():
+    """The task waits in the Redis queue (nothing runs it in this process) until a worker
+    process takes it, runs it and writes its answer to the shared cache."""
     token = uuid.uuid4().hex
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    healthcheck_task.delay(token)
+    assert cache.get(f"healthcheck:{token}") is None
+    assert broker.llen(queue) == 1
     env = dict(
         os.environ, DJANGO_SETTINGS_MODULE="config.settings.test", REDIS_URL=settings.REDIS_URL
     )
@@ -73,12 +109,12 @@ def test_a_real_celery_worker_runs_tasks_from_redis():
         env=env,
     )
     try:
-        healthcheck_task.delay(token)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and cache.get(f"healthcheck:{token}") is None:
             assert worker.poll() is None, "the Celery worker exited"
             time.sleep(0.2)
         assert cache.get(f"healthcheck:{token}") == "ok"
+        assert broker.llen(queue) == 0
     finally:
         worker.terminate()
         worker.wait(timeout=30)
