@@ -63,8 +63,8 @@ def build(instructions: int, recipients: int) -> World:
 
     from directory.models import OrgUnit, Post, PostDeputy, Staff, User
     from messaging import services
-    from messaging.escalation import policy_for
     from messaging.models import Chase, CommandGroup, GroupMembership, Message, Receipt
+    from messaging.policies import policy_for
 
     started = time.perf_counter()
     password = make_password("bench-not-a-secret")
@@ -204,7 +204,8 @@ def reset(world: World, due: set[int], *, escalate_every: int = 5) -> None:
     the deputy), the others get a reminder. Previous notifications and stand-ins removed."""
     from django.db import connection, transaction
 
-    from messaging.models import Chase, Message, Notification, StandIn
+    from messaging.models import Chase, Message, StandIn
+    from notifications.models import Notification
 
     rng = random.Random(1)
     with transaction.atomic():
@@ -335,7 +336,8 @@ def live(world: World, var_dir: Path, due_count: int, interval: float, wait: flo
     from django.db import connection
     from django.utils import timezone
 
-    from messaging.models import Chase, Notification
+    from messaging.models import Chase
+    from notifications.models import Notification
 
     world.now = timezone.now() + timedelta(days=1)  # nothing due while the worker starts
     reset(world, set())
@@ -394,9 +396,9 @@ def live(world: World, var_dir: Path, due_count: int, interval: float, wait: flo
         while time.monotonic() < deadline and len(seen) < len(due_at):
             visible = timezone.now()
             for cid in (
-                Notification.objects.filter(chase_id__in=list(due_at))
-                .exclude(chase_id__in=list(seen))
-                .values_list("chase_id", flat=True)
+                Notification.objects.filter(data__chase__in=list(due_at))
+                .exclude(data__chase__in=list(seen))
+                .values_list("data__chase", flat=True)
                 .distinct()
             ):
                 seen.setdefault(cid, visible)
@@ -404,8 +406,8 @@ def live(world: World, var_dir: Path, due_count: int, interval: float, wait: flo
         late_created = sorted(
             (n_created - due_at[cid]).total_seconds()
             for cid, n_created in Notification.objects.filter(
-                chase_id__in=list(due_at), step__gt=0
-            ).values_list("chase_id", "created_at")
+                data__chase__in=list(due_at), data__step__gt=0
+            ).values_list("data__chase", "created_at")
         )
         late_visible = sorted((seen[cid] - due_at[cid]).total_seconds() for cid in seen)
         return {

@@ -81,6 +81,7 @@ def test_a_real_celery_worker_runs_tasks_from_redis():
     token = uuid.uuid4().hex
     broker = redis.Redis.from_url(settings.REDIS_URL)
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    broker.delete(queue)  # tasks other tests enqueued and never ran are not this test's
     healthcheck_task.delay(token)
     assert cache.get(f"healthcheck:{token}") is None
     assert broker.llen(queue) == 1
