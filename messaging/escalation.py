@@ -214,14 +214,21 @@ def _sweep_batch(*, now: datetime, batch_size: int) -> SweepResult:
             result.unreached += 1
     _write_steps(chases)
     StandIn.objects.bulk_create(new_standins, ignore_conflicts=True)
-    channels = channels_for({u for users in targets.values() for u in users})
+    # Urgent instructions reach people by push whatever their settings say (channels_for).
+    urgent = {c.pk for c in chases if c.message.priority == Message.Priority.URGENT}
+    channels = channels_for(
+        {u for cid, users in targets.items() if cid not in urgent for u in users}
+    )
+    urgent_channels = channels_for(
+        {u for cid, users in targets.items() if cid in urgent for u in users}, urgent=True
+    )
     subject_type = message_type()
     notes = []
     by_id = {c.pk: c for c in chases}
     for chase_id, users in targets.items():
         chase = by_id[chase_id]
         for uid in users:
-            for channel in channels[uid]:
+            for channel in (urgent_channels if chase_id in urgent else channels)[uid]:
                 notes.append(
                     notification_new(
                         subject_type=subject_type,

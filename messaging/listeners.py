@@ -17,6 +17,7 @@ from .models import Chase, GroupMembership, Message, StandIn
 KIND_REMINDER = "reminder"  # you are being chased for an instruction
 KIND_ESCALATION = "escalation"  # an instruction was handed to you as a post's deputy
 KIND_UNREACHED = "unreached"  # to the sender and the crisis office: who stayed unreached
+KIND_INSTRUCTION = "instruction"  # an important/urgent instruction, at once (alerts.py)
 
 
 def on_access_changed(change: hooks.AccessChange) -> None:
@@ -50,6 +51,16 @@ def _in_group(message: Message) -> str:
 
 def _stand_in(note: Notification) -> StandIn | None:
     return StandIn.objects.filter(chase_id=note.data.get("chase"), deputy_id=note.user_id).first()
+
+
+def instruction_texts(note: Notification) -> kinds.Texts:
+    message = _message(note)
+    if message.priority == Message.Priority.URGENT:
+        title = _("Urgent instruction from %(sender)s") % {"sender": message.sender_name}
+    else:
+        title = _("Important instruction from %(sender)s") % {"sender": message.sender_name}
+    first_line = (message.body or "").strip().splitlines()[0:1]
+    return kinds.Texts(title, (first_line[0] if first_line else "")[:120], _in_group(message))
 
 
 def reminder_texts(note: Notification) -> kinds.Texts:
@@ -87,6 +98,7 @@ def unreached_open(note: Notification) -> str:
 
 
 def register_notification_kinds() -> None:
+    kinds.register(kinds.Kind(KIND_INSTRUCTION, render=instruction_texts))
     kinds.register(kinds.Kind(KIND_REMINDER, render=reminder_texts))
     kinds.register(kinds.Kind(KIND_ESCALATION, render=escalation_texts))
     kinds.register(kinds.Kind(KIND_UNREACHED, render=unreached_texts, open=unreached_open))

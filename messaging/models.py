@@ -128,6 +128,8 @@ class Message(models.Model):
     edited_at = models.DateTimeField(_("edited at"), null=True, blank=True)
     deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
+    # Who is expected to respond: the recipients minus observers (閲覧のみ), who receive and may
+    # read but are not counted, chased or reported. The denominator of "既読 187/200".
     recipient_count = models.PositiveIntegerField(default=0)
     # The escalation policy in force for this instruction (copied at send; null: not chased).
     escalation = models.JSONField(null=True, blank=True)
@@ -217,6 +219,9 @@ class Receipt(models.Model):
     )
     read_at = models.DateTimeField(null=True, blank=True)
     acked_at = models.DateTimeField(null=True, blank=True)
+    # Addressed as an observer: the message reaches them and their reading is recorded, but they
+    # are not in the counts, never chased and never "unreached".
+    observer = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import escalation
+from . import alerts, escalation
 
 
 @shared_task(name="messaging.escalation_sweep_task", ignore_result=True)
@@ -17,3 +17,10 @@ def escalation_sweep_task() -> dict:
         "escalations": result.escalations,
         "unreached": result.unreached,
     }
+
+
+@shared_task(name="messaging.instruction_alert_task", ignore_result=True)
+def instruction_alert_task(message_id: int) -> int:
+    """Right after an important/urgent instruction is sent: push it to those with no live
+    page. Idempotent (one push per person and instruction)."""
+    return alerts.instruction_alert(message_id=message_id)

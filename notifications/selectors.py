@@ -10,16 +10,17 @@ from realtime import clock
 from .models import Notification, NotificationSettings, PushSubscription
 
 
-def channels_for(user_ids: set[int]) -> dict[int, list[str]]:
+def channels_for(user_ids: set[int], *, urgent: bool = False) -> dict[int, list[str]]:
     """The channels each person is reached on: in the app always; push and e-mail unless they
-    turned them off (e-mail only with an address). Two queries, however many people."""
+    turned them off (e-mail only with an address). Something urgent cannot be muted below in-app
+    and push. Two queries, however many people."""
     prefs = {s.user_id: s for s in NotificationSettings.objects.filter(user_id__in=user_ids)}
     emails = dict(User.objects.filter(pk__in=user_ids).values_list("pk", "email"))
     out = {}
     for uid in user_ids:
         pref = prefs.get(uid)
         chans = [Notification.Channel.IN_APP]
-        if pref is None or pref.push:
+        if urgent or pref is None or pref.push:
             chans.append(Notification.Channel.PUSH)
         if (pref is None or pref.email) and emails.get(uid):
             chans.append(Notification.Channel.EMAIL)

@@ -16,6 +16,7 @@ from . import registry
 from .events import channel_group
 from .fanout import local_fanout
 from .frames import ERR_MALFORMED, ERR_SERVER, ERR_TOO_LARGE, ERR_UNKNOWN, FrameError
+from .presence import local_presence
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     (one slot per app), ``join``/``leave``/``joined``, ``send_json``, ``server_error``."""
 
     joined: set[str] = frozenset()  # type: ignore[assignment]
+    present = False  # counted in presence.py (a live page for this person)
     state: dict[str, Any] = {}  # noqa: RUF012 - replaced per socket in connect()
 
     async def dispatch(self, message: dict) -> None:
@@ -68,6 +70,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             names += joined.groups
             hello.update(joined.hello)
         await self.join(names)
+        self.present = True
+        await local_presence().arrive(user.pk)
         await self.send_json(hello)
 
     async def __call__(self, scope, receive, send) -> None:
@@ -82,6 +86,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self._leave_all()
 
     async def _leave_all(self) -> None:
+        if self.present:
+            self.present = False
+            await local_presence().leave(self.user.pk)
         for hooks in registry.sockets():
             if hooks.disconnect and hooks.app in self.state:
                 try:

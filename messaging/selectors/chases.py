@@ -75,7 +75,9 @@ CHASE_ORDER = {
 
 def chase_rows(*, message: Message) -> list[ChaseRow]:
     receipts = list(
-        Receipt.objects.filter(message=message).select_related("user__staff__unit", "post")
+        Receipt.objects.filter(message=message, observer=False).select_related(
+            "user__staff__unit", "post"
+        )
     )
     chases = {
         c.receipt_id: c
@@ -136,7 +138,7 @@ def chase_summary(*, message: Message) -> dict[str, int]:
         state,
         covered_by_id,
         reminders,
-    ) in Receipt.objects.filter(message=message).values_list(
+    ) in Receipt.objects.filter(message=message, observer=False).values_list(
         "user_id",
         "read_at",
         "acked_at",

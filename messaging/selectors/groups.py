@@ -24,6 +24,10 @@ class Recipient:
     post_id: int | None
     role: str
 
+    @property
+    def observer(self) -> bool:
+        return self.role == GroupMembership.Role.OBSERVER
+
 
 def group_recipients(*, group: CommandGroup) -> dict[int, Recipient]:
     """Everyone in the group now, by user id: holders of member posts (whoever holds them

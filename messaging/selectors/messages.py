@@ -39,8 +39,9 @@ class ReceiptCounts:
 
 
 def receipt_counts(*, message_ids: list[int]) -> list[ReceiptCounts]:
+    """Read and 了解 counts of the people expected to respond (observers are not counted)."""
     rows = (
-        Receipt.objects.filter(message_id__in=message_ids)
+        Receipt.objects.filter(message_id__in=message_ids, observer=False)
         .values("message_id")
         .annotate(
             total=Count("id"),
@@ -71,7 +72,8 @@ class ReceiptRow:
 
 
 def receipt_rows(*, message: Message) -> list[ReceiptRow]:
-    rows = Receipt.objects.filter(message=message).values_list(
+    """The people expected to respond, with their times (observers are left out)."""
+    rows = Receipt.objects.filter(message=message, observer=False).values_list(
         "user_id",
         "user__staff__family_name",
         "user__staff__given_name",

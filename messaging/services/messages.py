@@ -18,6 +18,7 @@ from directory.models import User
 from realtime.events import channel_group, send_event_on_commit
 
 from .. import selectors
+from ..alerts import instruction_alerts
 from ..attachments import attachment_store
 from ..bulk import receipts_insert
 from ..escalation import escalation_start
@@ -25,6 +26,7 @@ from ..events import MessageNew, MessageUpdate
 from ..models import CommandGroup, Message, MessageVersion
 from ..policies import policy_clean, policy_for
 from ..rendering import message_dict
+from ..tasks import instruction_alert_task
 
 MAX_BODY_LENGTH = 4000
 
@@ -116,7 +118,7 @@ def message_send(
                 requires_ack=requires_ack,
                 reply_to=reply_to,
                 body=body,
-                recipient_count=len(recipients),
+                recipient_count=sum(not r.observer for r in recipients.values()),
             )
             MessageVersion.objects.create(
                 message=message, version=1, action="create", body=body, by=sender
@@ -124,12 +126,14 @@ def message_send(
             receipts_insert(
                 message_id=message.pk,
                 group_id=locked.pk,
-                recipients=[(r.user_id, r.post_id) for r in recipients.values()],
+                recipients=[(r.user_id, r.post_id, r.observer) for r in recipients.values()],
             )
             for upload in attachments:
                 attachment_store(message=message, upload=upload)
             if policy is not None and group.kind != CommandGroup.Kind.DIRECT:
                 escalation_start(message=message, policy=policy)
+            if instruction_alerts(message) and group.kind != CommandGroup.Kind.DIRECT:
+                transaction.on_commit(lambda: instruction_alert_task.delay(message.pk))
             payload = message_dict(message)
             send_event_on_commit(
                 MessageNew(group=locked.pk, message=payload),

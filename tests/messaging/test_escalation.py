@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 
 from directory import services as directory_services
 from messaging import escalation, services
-from messaging.models import Chase, StandIn
+from messaging.models import Chase, Message, StandIn
 from notifications.models import Notification
 from tests.factories import OrgUnitFactory, StaffFactory, UserFactory
 
@@ -152,8 +152,10 @@ def test_sweeping_twice_at_the_same_moment_fires_each_step_once(hq):
     due = message.created_at + timedelta(seconds=60)
     first = escalation.escalation_sweep(now=due)
     second = escalation.escalation_sweep(now=due)
-    assert first.reminders == 3 and second.processed == 0
-    assert Notification.objects.filter(kind="reminder", channel="inapp").count() == 3
+    # Ward head and bureau head; the observer receives the instruction but is not chased.
+    assert first.reminders == 2 and second.processed == 0
+    assert Notification.objects.filter(kind="reminder", channel="inapp").count() == 2
+    assert not Notification.objects.filter(user=hq.observer).exists()
 
 
 def test_the_crisis_office_gets_the_unreached_report(hq, settings):
@@ -172,6 +174,7 @@ def test_push_and_email_rows_follow_each_persons_channels(hq):
 
     NotificationSettings.objects.create(user=hq.ward_head, push=False, email=True)
     message = instruct(hq)
+    Message.objects.filter(pk=message.pk).update(priority="important")  # settings govern these
     escalation.escalation_sweep(now=message.created_at + timedelta(seconds=60))
     assert set(
         Notification.objects.filter(user=hq.ward_head).values_list("channel", flat=True)
@@ -219,13 +222,13 @@ def test_the_chase_summary_counts_what_the_full_list_shows(hq, deputies, client)
         )
         return summary
 
-    assert check()["waiting"] == 3
+    assert check()["waiting"] == 2  # the observer is not chased (issue 9)
     escalation.escalation_sweep(now=t0 + timedelta(seconds=60))
-    assert check()["reminded"] == 3
+    assert check()["reminded"] == 2
     escalation.escalation_sweep(now=t0 + timedelta(seconds=120))
     services.receipt_acknowledge(user=hq.bureau_head, message=message)
     summary = check()
-    assert (summary["escalated"], summary["acked"], summary["unreached"]) == (1, 1, 1)
+    assert (summary["escalated"], summary["acked"], summary["unreached"]) == (1, 1, 0)
 
     client.force_login(hq.mayor)
     response = client.get(f"/messages/m/{message.pk}/chase/?format=summary")
@@ -234,3 +237,46 @@ def test_the_chase_summary_counts_what_the_full_list_shows(hq, deputies, client)
     assert client.get(f"/messages/m/{message.pk}/chase/?format=summary").status_code == 403
     client.force_login(hq.outsider)  # not in the group: nothing to learn
     assert client.get(f"/messages/m/{message.pk}/chase/?format=summary").status_code == 404
+
+
+def test_urgent_reminders_reach_push_even_when_push_is_turned_off(hq):
+    """Urgent cannot be muted below in-app and push; e-mail stays the person's choice."""
+    from notifications.models import NotificationSettings
+
+    NotificationSettings.objects.create(user=hq.ward_head, push=False, email=False)
+    message = instruct(hq)  # urgent
+    escalation.escalation_sweep(now=message.created_at + timedelta(seconds=60))
+    assert set(
+        Notification.objects.filter(user=hq.ward_head).values_list("channel", flat=True)
+    ) == {"inapp", "push"}
+
+
+def test_observers_are_not_counted_chased_or_unreached(hq):
+    """The observer receives the instruction and may read it, but is not in the denominator,
+    never chased and never reported unreached."""
+    from messaging import selectors
+    from messaging.models import Receipt
+
+    message = instruct(hq, repeat_count=0, use_deputies=False)
+    assert message.recipient_count == 2
+    assert Receipt.objects.get(message=message, user=hq.observer).observer is True
+    services.receipt_mark_read(user=hq.observer, group=hq.group, up_to_seq=message.seq)
+    [counts] = selectors.receipt_counts(message_ids=[message.pk])
+    assert (counts.total, counts.read, counts.acked) == (2, 0, 0)
+    assert not Chase.objects.filter(message=message, receipt__user=hq.observer).exists()
+
+    escalation.escalation_sweep(now=message.created_at + timedelta(seconds=60))
+    escalation.escalation_sweep(now=message.created_at + timedelta(seconds=120))
+
+    message.refresh_from_db()
+    assert message.unreached_reported_at is not None  # the ward and bureau heads stayed silent
+    [report] = Notification.objects.filter(kind="unreached", user=hq.mayor, channel="inapp")
+    assert hq.observer.staff.full_name not in report.detail
+    assert set(Chase.objects.filter(message=message).values_list("state", flat=True)) == {
+        "unreached"
+    }
+    assert not Notification.objects.filter(user=hq.observer).exists()
+    assert {r.user_id for r in selectors.receipt_rows(message=message)} == {
+        hq.ward_head.pk,
+        hq.bureau_head.pk,
+    }

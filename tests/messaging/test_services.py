@@ -34,7 +34,7 @@ def test_send_numbers_messages_gap_free_and_snapshots_recipients(hq):
         hq.bureau_head.pk,
         hq.observer.pk,
     }
-    assert first.recipient_count == 3
+    assert first.recipient_count == 2  # the observer receives but is not counted (issue 9)
     assert MessageVersion.objects.get(message=first).body == "本部を設置しました"
 
 
@@ -90,11 +90,11 @@ def test_instruction_read_and_acknowledge(hq):
     services.receipt_acknowledge(user=hq.bureau_head, message=msg)
 
     [counts] = selectors.receipt_counts(message_ids=[msg.pk])
-    assert (counts.total, counts.read, counts.acked) == (3, 2, 1)
+    assert (counts.total, counts.read, counts.acked) == (2, 2, 1)  # observer not counted
     rows = {r.user_id: r for r in selectors.receipt_rows(message=msg)}
     assert rows[hq.ward_head.pk].read_at is not None and rows[hq.ward_head.pk].acked_at is None
     assert rows[hq.bureau_head.pk].acked_at is not None
-    assert rows[hq.observer.pk].read_at is None
+    assert hq.observer.pk not in rows  # observers are not in the who-has-not lists (issue 9)
     assert rows[hq.ward_head.pk].post == "北区長"
 
 

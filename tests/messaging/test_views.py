@@ -322,12 +322,14 @@ def test_commander_sees_exact_read_and_unread_lists(client, hq):
     page = _receipts(client, message)
 
     assert page.status_code == 200
+    # The observer receives the instruction but is not counted or listed (issue 9).
     assert [r.name for r in page.context["read"]] == [ward, bureau]
-    assert [r.name for r in page.context["unread"]] == [observer]
+    assert [r.name for r in page.context["unread"]] == []
     assert [r.name for r in page.context["acked"]] == [bureau]
-    assert [r.name for r in page.context["unacked"]] == [ward, observer]  # by post, then name
-    assert [r.post for r in page.context["unacked"]] == ["北区長", ""]
-    assert page.context["total"] == 3
+    assert [r.name for r in page.context["unacked"]] == [ward]
+    assert [r.post for r in page.context["unacked"]] == ["北区長"]
+    assert observer not in page.content.decode()
+    assert page.context["total"] == 2
 
 
 def test_receipts_json_gives_exact_lists(client, hq):
@@ -358,11 +360,11 @@ def test_receipts_json_gives_exact_lists(client, hq):
     read = row(hq.ward_head, "北区長", receipt.read_at.isoformat(), receipt.acked_at.isoformat())
     assert data == {
         "message": message.pk,
-        "total": 3,
+        "total": 2,  # the observer is not counted (issue 9)
         "read": [read],
-        "unread": [row(hq.bureau_head, "建設局長"), row(hq.observer, "")],
+        "unread": [row(hq.bureau_head, "建設局長")],
         "acked": [read],
-        "unacked": [row(hq.bureau_head, "建設局長"), row(hq.observer, "")],
+        "unacked": [row(hq.bureau_head, "建設局長")],
     }
 
 
@@ -378,7 +380,7 @@ def test_plain_member_who_is_not_the_sender_cannot_see_receipts(client, hq):
     assert (page.status_code, as_json.status_code) == (403, 403)
     assert b"unread" not in as_json.content
     # The sender sees the receipts of their own message.
-    assert mine.status_code == 200 and mine.json()["total"] == 3
+    assert mine.status_code == 200 and mine.json()["total"] == 2  # mayor, ward head
 
 
 def test_ack_over_http(client, hq):

@@ -145,14 +145,14 @@ def vapid_claims(request: dict, server_key: ec.EllipticCurvePrivateKey) -> dict:
     return json.loads(unb64url(claims))
 
 
-def reminder_for(hq, user, channel: str = "push") -> Notification:
+def reminder_for(hq, user, channel: str = "push", priority: str = "urgent") -> Notification:
     message = services.message_send(
         group=hq.group,
         sender=hq.mayor,
         body=BODY,
         client_id=uuid.uuid4(),
         kind="instruction",
-        priority="urgent",
+        priority=priority,
         requires_ack=True,
         escalation={"first_after": 60, "repeat_every": 60, "repeat_count": 1},
     ).message
@@ -433,7 +433,7 @@ def test_turning_push_off_creates_no_push_notifications(hq, push_service, vapid)
     subscribe(hq.ward_head, push_service)
 
     with pytest.raises(Notification.DoesNotExist):
-        reminder_for(hq, hq.ward_head)
+        reminder_for(hq, hq.ward_head, priority="important")  # urgent ones push regardless
 
     assert Notification.objects.filter(user=hq.ward_head, channel="push").count() == 0
     assert push_service.received == []
