@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from directory.models import User
+from tests import push
 from tests.factories import StaffFactory, UserFactory
 
 
@@ -36,6 +37,18 @@ def _user_with_staff(role: str, **staff_kwargs) -> User:
     user = UserFactory(role=role)
     StaffFactory(user=user, **staff_kwargs)
     return user
+
+
+@pytest.fixture
+def push_service(monkeypatch):
+    """A Web Push service on 127.0.0.1 that records (and lets the test decrypt) each push."""
+    yield from push.push_service_running(monkeypatch)
+
+
+@pytest.fixture
+def vapid(settings):
+    """The server's VAPID key, given as HONBU_VAPID_PRIVATE_KEY."""
+    yield from push.vapid_key(settings)
 
 
 @pytest.fixture
