@@ -20,5 +20,6 @@ def home(request: HttpRequest) -> HttpResponse:
             "profile": profile,
             "waiting": messaging_selectors.user_waiting_instructions(user=request.user),
             "stand_ins": messaging_selectors.user_stand_ins(user=request.user),
+            "open_instructions": messaging_selectors.user_open_instructions(user=request.user),
         },
     )

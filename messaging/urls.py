@@ -15,6 +15,7 @@ urlpatterns = [
     path("attachments/<int:attachment_id>/", views.attachment_download, name="attachment"),
     path("with/<int:staff_id>/", views.conversation_start, name="conversation_start"),
     path("m/<int:message_id>/chase/", views_escalation.message_chase, name="message_chase"),
+    path("m/<int:message_id>/pending/", views_escalation.message_pending, name="message_pending"),
     path("g/<int:group_id>/policy/", views_escalation.group_policy, name="group_policy"),
     path("standin/<int:standin_id>/", views_escalation.standin_detail, name="standin_detail"),
     path("records/", views.records_index, name="records_index"),

@@ -7,12 +7,23 @@ from django.contrib import messages as flash
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from . import escalation, policies, selectors
 from .forms_escalation import PolicyForm
 from .models import CommandGroup, Message, StandIn
 from .rendering import message_dict
+
+FILTER_LABELS = {
+    "silent": gettext_lazy("Not answered"),
+    "unread": gettext_lazy("Not read"),
+    "unacked": gettext_lazy("Read, no 了解"),
+    "reminded": gettext_lazy("Reminded"),
+    "deputy": gettext_lazy("Deputy"),
+    "unreached": gettext_lazy("Unreached"),
+}
 
 
 def standin_detail(request: HttpRequest, standin_id: int) -> HttpResponse:
@@ -118,5 +129,40 @@ def group_policy(request: HttpRequest, group_id: int) -> HttpResponse:
             "group": group,
             "can_edit": can_edit,
             "forms": [(Message.Priority(p).label, p, f) for p, f in forms.items()],
+        },
+    )
+
+
+def message_pending(request: HttpRequest, message_id: int) -> HttpResponse:
+    """The commander's view: who has NOT answered, first, grouped by bureau/ward, with the
+    deputy in charge, the time since delivery and a number to call; filters and counts on top;
+    one page of 100 at a time (``?status=…&page=…``; ``?partial=1`` for the live refresh)."""
+    message = selectors.message_for_member(user=request.user, message_id=message_id)
+    if message is None and selectors.user_is_records_admin(user=request.user):
+        message = Message.objects.select_related("group").filter(pk=message_id).first()
+    if message is None:
+        raise Http404
+    if not selectors.user_can_see_receipts(user=request.user, message=message):
+        raise PermissionDenied
+    try:
+        page_number = int(request.GET.get("page", "1"))
+    except ValueError:
+        page_number = 1
+    page = selectors.pending_page(
+        message=message, status=request.GET.get("status", "silent"), page=page_number
+    )
+    filters = [(name, FILTER_LABELS[name], page.counts[name]) for name in selectors.FILTERS]
+    if not message.requires_ack:
+        filters = [f for f in filters if f[0] != "unacked"]
+    template = "messaging/_pending.html" if request.GET.get("partial") else "messaging/pending.html"
+    return render(
+        request,
+        template,
+        {
+            "message": message,
+            "group": message.group,
+            "page": page,
+            "filters": filters,
+            "now": timezone.now(),
         },
     )

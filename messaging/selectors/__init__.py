@@ -42,8 +42,22 @@ from .messages import (
     receipt_rows,
     unread_counts,
 )
+from .pending import (
+    FILTERS,
+    PAGE_SIZE,
+    OpenInstruction,
+    PendingPage,
+    pending_page,
+    user_open_instructions,
+)
 
 __all__ = [
+    "FILTERS",
+    "OpenInstruction",
+    "PAGE_SIZE",
+    "PendingPage",
+    "pending_page",
+    "user_open_instructions",
     "CHASE_ORDER",
     "ChaseRow",
     "GroupListItem",

@@ -101,6 +101,7 @@
     sock.onmessage = function (ev) { if (sock === ws) handle(JSON.parse(ev.data)); };
   }
   function handle(f) {
+    if (window.honbuArrival) window.honbuArrival(f); // alerts.js: other groups' instructions, badge
     switch (f.type) {
       case "history":
         if (f.group !== GROUP) break;

@@ -138,7 +138,7 @@
     var c = counts[m.id];
     if (c && showsCounts(m)) {
       var a = el("a", "counter");
-      a.href = "/messages/m/" + m.id + "/receipts/";
+      a.href = "/messages/m/" + m.id + "/pending/"; // who has not answered, first
       a.dataset.counter = m.id;
       a.title = gettext("Who has read");
       fillCounter(a, c, m.requires_ack);

@@ -132,20 +132,25 @@ window.interpolate = window.interpolate || function (s, a) { return s.replace(/%
   // One live socket per page, shared: pages subscribe with honbuLive.onFrame / onOpen (from a
   // DOMContentLoaded listener, which runs after this deferred script). The chat page keeps its
   // own, richer socket (chat-live.js).
-  var frameHandlers = [], openHandlers = [];
+  var frameHandlers = [], openHandlers = [], socket = null;
   window.honbuLive = {
     onFrame: function (fn) { frameHandlers.push(fn); },
     onOpen: function (fn) { openHandlers.push(fn); },
+    send: function (frame) {  // false when the socket is not open (the caller retries onOpen)
+      if (!socket || socket.readyState !== 1) return false;
+      socket.send(JSON.stringify(frame)); return true;
+    },
   };
   document.addEventListener("DOMContentLoaded", function () {
     if (!document.body.dataset.signedIn || document.getElementById("chat")) return;
     var delay = 1000;
     (function connect() {
-      var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/");
+      var ws = socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/");
       ws.onopen = function () { delay = 1000; openHandlers.forEach(function (fn) { fn(); }); };
       ws.onmessage = function (ev) {
         var f = JSON.parse(ev.data);
         if (f.type === "reminder") window.honbuShowReminder(f);
+        if (window.honbuArrival) window.honbuArrival(f); // alerts.js: overlay, badge, title
         frameHandlers.forEach(function (fn) { fn(f); });
       };
       ws.onclose = function (ev) { if (ev.code === 4401 || ev.code === 4403) return; setTimeout(connect, delay); delay = Math.min(delay * 2, 15000); };

@@ -127,7 +127,15 @@ def test_urgent_instruction_is_read_and_acknowledged_live(asgi_phone, live_hq: L
     # When the mayor taps the counters
     counter.tap()
 
-    # Then the receipt lists name the bureau head as not yet read / acknowledged, not the ward head
+    # Then the not-answered list comes first (issue 9): the bureau head, not the ward head
+    expect(mayor).to_have_url(re.compile(rf"/messages/m/{message.pk}/pending/$"))
+    expect(mayor.locator(".pending-list")).to_contain_text("建部 局長")
+    expect(mayor.locator(".pending-list")).not_to_contain_text("北野")
+    assert_no_horizontal_scroll(mayor)
+
+    # And the full lists are one tap away: they name the bureau head as not yet read /
+    # acknowledged, not the ward head
+    mayor.get_by_role("link", name="既読・未読の一覧").first.tap()
     expect(mayor).to_have_url(re.compile(rf"/messages/m/{message.pk}/receipts/$"))
     not_read, not_acked = mayor.locator("#not-read"), mayor.locator("#not-acked")
     expect(not_read).to_contain_text("建部 局長")
