@@ -158,7 +158,9 @@ def test_only_the_sender_commanders_and_administrators_see_it(client, city, admi
     client.force_login(city["mayor"])
     page = client.get(url)
     assert page.status_code == 200
-    assert "北区長" in page.content.decode() and "tel:090-0000-0001" in page.content.decode()
+    body = page.content.decode()
+    assert "北区長" in body and "tel:090-0000-0001" in body
+    assert "応答対象 3 人" in body  # the observer is not expected to answer
     assert client.get(url + "?partial=1&status=unread").status_code == 200
 
     client.force_login(city["kita_staff"])  # a member: not theirs to see
