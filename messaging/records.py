@@ -4,14 +4,13 @@ acknowledgement times. Viewing and exporting are themselves audited (see views).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import F
 from django.utils import timezone
 
+from directory.exports import csv_lines
 from notifications.models import Notification
 
 from .models import CommandGroup, Message, MessageVersion, Receipt, StandIn
@@ -193,8 +192,6 @@ def chronology_csv_rows(*, group: CommandGroup) -> Iterator[list[str]]:
 
 
 def chronology_csv(*, group: CommandGroup) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    for row in chronology_csv_rows(group=group):
-        writer.writerow(row)
-    return "\ufeff" + buf.getvalue()  # BOM: Excel in Japan opens UTF-8 correctly
+    """The CSV with a BOM (Excel in Japan opens UTF-8 correctly); cells that a spreadsheet
+    would run as formulas are made literal (directory/exports.py)."""
+    return "".join(csv_lines(chronology_csv_rows(group=group)))

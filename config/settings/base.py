@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "realtime",
     "notifications",
     "messaging",
+    "safety",
     "drills",
     "demo",
     "home",
@@ -159,6 +160,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "directory.context_processors.honbu",
                 "messaging.context_processors.unread",
+                "safety.context_processors.disaster",
             ],
         },
     }
@@ -273,6 +275,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "messaging.escalation_sweep_task",
         "schedule": HONBU_SWEEP_SECONDS,
     },
+    "safety-resend": {"task": "safety.resend_sweep_task", "schedule": HONBU_SWEEP_SECONDS},
     # Push/e-mail notifications whose delivery task was lost are handed out again.
     "notifications-redeliver": {
         "task": "notifications.redeliver_task",

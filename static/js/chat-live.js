@@ -102,6 +102,7 @@
   }
   function handle(f) {
     if (window.honbuArrival) window.honbuArrival(f); // alerts.js: other groups' instructions, badge
+    if (window.honbuDisaster) window.honbuDisaster(f); // disaster.js: the banner
     switch (f.type) {
       case "history":
         if (f.group !== GROUP) break;

@@ -151,6 +151,7 @@ window.interpolate = window.interpolate || function (s, a) { return s.replace(/%
         var f = JSON.parse(ev.data);
         if (f.type === "reminder") window.honbuShowReminder(f);
         if (window.honbuArrival) window.honbuArrival(f); // alerts.js: overlay, badge, title
+        if (window.honbuDisaster) window.honbuDisaster(f); // disaster.js: the banner
         frameHandlers.forEach(function (fn) { fn(f); });
       };
       ws.onclose = function (ev) { if (ev.code === 4401 || ev.code === 4403) return; setTimeout(connect, delay); delay = Math.min(delay * 2, 15000); };

@@ -1,0 +1,206 @@
+"""One chronology per incident: everything that happened while it was open, in time order —
+the incident's own actions (declared, level, rounds, ended), every message in the command groups
+(and each later version), reads, 了解, reminders and hand-overs to deputies, safety answers (own
+and on behalf, every version) and assembly check-ins. The public record of the disaster.
+
+Each source is read in time order by the database and the streams are merged (heapq), so an
+export of 30,000 answers never holds them all at once."""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from directory.exports import csv_lines
+from messaging.models import MessageVersion, Receipt, StandIn
+from notifications.models import Notification
+from realtime import clock
+
+from .models import CheckIn, Incident, SafetyAnswer
+
+CSV_HEADER = ["at", "kind", "group", "who", "post", "text", "detail"]
+CHUNK = 2000
+
+
+def _window(incident: Incident) -> tuple[datetime, datetime]:
+    return incident.started_at, incident.ended_at or clock.now()
+
+
+def _ts(value: datetime) -> str:
+    return timezone.localtime(value).isoformat()
+
+
+def _entries(incident: Incident) -> Iterator[tuple]:
+    for e in incident.entries.select_related("actor").order_by("at", "id").iterator(CHUNK):
+        who = e.actor.get_username() if e.actor_id else "system"
+        yield (e.at, 0, e.pk, "incident." + e.action, "", who, "", "", e.data)
+
+
+def _versions(start: datetime, end: datetime) -> Iterator[tuple]:
+    qs = (
+        MessageVersion.objects.filter(at__gte=start, at__lte=end)
+        .select_related("message__group", "by")
+        .order_by("at", "id")
+    )
+    for v in qs.iterator(CHUNK):
+        m = v.message
+        yield (
+            v.at,
+            1,
+            v.pk,
+            f"message.{v.action}" if v.action != "create" else f"{m.kind}.sent",
+            m.group.name,
+            v.by.get_username(),
+            m.sender_post_name,
+            v.body,
+            {"seq": m.seq, "priority": m.priority, "version": v.version},
+        )
+
+
+def _receipts(start: datetime, end: datetime) -> Iterator[tuple]:
+    def stream(field: str, kind: str) -> Iterator[tuple]:
+        qs = (
+            Receipt.objects.filter(**{f"{field}__gte": start, f"{field}__lte": end})
+            .order_by(field, "id")
+            .values_list(field, "id", "group__name", "user__username", "post__name", "message__seq")
+        )
+        for at, rid, group, user, post, seq in qs.iterator(CHUNK):
+            yield (at, 2, rid, kind, group, user, post or "", "", {"seq": seq})
+
+    return heapq.merge(stream("read_at", "read"), stream("acked_at", "acknowledged"))
+
+
+def _notifications(start: datetime, end: datetime) -> Iterator[tuple]:
+    qs = (
+        Notification.objects.filter(created_at__gte=start, created_at__lte=end)
+        .select_related("user", "staff")
+        .order_by("created_at", "id")
+    )
+    for n in qs.iterator(CHUNK):
+        who = (
+            n.user.get_username() if n.user_id else (n.staff.employee_number if n.staff_id else "")
+        )
+        yield (
+            n.created_at,
+            3,
+            n.pk,
+            f"notification.{n.kind}",
+            "",
+            who,
+            "",
+            n.detail,
+            {"channel": n.channel, "status": n.status},
+        )
+
+
+def _stand_ins(start: datetime, end: datetime) -> Iterator[tuple]:
+    qs = (
+        StandIn.objects.filter(created_at__gte=start, created_at__lte=end)
+        .select_related("deputy", "chase__post", "chase__message__group")
+        .order_by("created_at", "id")
+    )
+    for s in qs.iterator(CHUNK):
+        yield (
+            s.created_at,
+            4,
+            s.pk,
+            "stand_in",
+            s.chase.message.group.name,
+            s.deputy.get_username(),
+            s.chase.post.name if s.chase.post_id else "",
+            "",
+            {"rank": s.rank, "seq": s.chase.message.seq},
+        )
+
+
+def _answers(incident: Incident) -> Iterator[tuple]:
+    qs = (
+        SafetyAnswer.objects.filter(round__incident=incident)
+        .select_related("request__staff", "entered_by")
+        .order_by("at", "id")
+    )
+    for a in qs.iterator(CHUNK):
+        yield (
+            a.at,
+            5,
+            a.pk,
+            "safety.answer" if not a.entered_by_id else "safety.answer_on_behalf",
+            "",
+            a.request.staff.employee_number,
+            "",
+            a.note,
+            {
+                "round": a.round_id,
+                "values": a.values,
+                "via": a.via,
+                "entered_by": a.entered_by.get_username() if a.entered_by_id else "",
+            },
+        )
+
+
+def _checkins(incident: Incident) -> Iterator[tuple]:
+    qs = (
+        CheckIn.objects.filter(round__incident=incident)
+        .select_related("request__staff", "place", "entered_by")
+        .order_by("at", "id")
+    )
+    for c in qs.iterator(CHUNK):
+        yield (
+            c.at,
+            6,
+            c.pk,
+            "assembly.check_in",
+            "",
+            c.request.staff.employee_number,
+            "",
+            c.place.name,
+            {"entered_by": c.entered_by.get_username() if c.entered_by_id else ""},
+        )
+
+
+def chronology_entries(*, incident: Incident, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    start, end = _window(incident)
+    merged = heapq.merge(
+        _entries(incident),
+        _versions(start, end),
+        _receipts(start, end),
+        _notifications(start, end),
+        _stand_ins(start, end),
+        _answers(incident),
+        _checkins(incident),
+        key=lambda row: (row[0], row[1], row[2]),
+    )
+    for n, (at, _order, _pk, kind, group, who, post, text, detail) in enumerate(merged):
+        if limit is not None and n >= limit:
+            return
+        yield {
+            "at": _ts(at),
+            "kind": kind,
+            "group": group,
+            "who": who,
+            "post": post,
+            "text": text,
+            "detail": detail,
+        }
+
+
+def chronology_csv(*, incident: Incident) -> Iterator[str]:
+    def rows():
+        yield CSV_HEADER
+        for e in chronology_entries(incident=incident):
+            yield [
+                e["at"],
+                e["kind"],
+                e["group"],
+                e["who"],
+                e["post"],
+                e["text"],
+                json.dumps(e["detail"], ensure_ascii=False) if e["detail"] else "",
+            ]
+
+    return csv_lines(rows())

@@ -1,0 +1,33 @@
+from django.urls import path, re_path
+
+from . import views, views_answer, views_round
+
+app_name = "safety"
+
+urlpatterns = [
+    path("safety/", views.safety_index, name="index"),
+    path("safety/declare/", views.incident_declare, name="declare"),
+    path("safety/incidents/<int:incident_id>/", views.incident_detail, name="incident_detail"),
+    path(
+        "safety/incidents/<int:incident_id>/chronology/",
+        views.incident_chronology,
+        name="incident_chronology",
+    ),
+    re_path(
+        r"^safety/incidents/(?P<incident_id>[0-9]+)/chronology\.(?P<fmt>csv|json)$",
+        views.incident_chronology,
+        name="incident_chronology_export",
+    ),
+    path("safety/rounds/<int:round_id>/", views_round.round_detail, name="round_detail"),
+    path("safety/rounds/<int:round_id>/close/", views.round_close, name="round_close"),
+    path("safety/rounds/<int:round_id>/resend/", views.round_resend, name="round_resend"),
+    path("safety/rounds/<int:round_id>/answer/", views_answer.answer_in_app, name="answer_in_app"),
+    path(
+        "safety/rounds/<int:round_id>/on-behalf/<int:request_id>/",
+        views_round.answer_on_behalf,
+        name="answer_on_behalf",
+    ),
+    path("safety/answer/", views_answer.my_round, name="my_round"),
+    # The personal answer link in e-mails: short, no sign-in.
+    path("s/<str:token>/", views_answer.answer_by_link, name="answer"),
+]

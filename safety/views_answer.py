@@ -1,0 +1,165 @@
+"""Answering a safety round: from the personal e-mailed link, without signing in, on any phone
+(no JavaScript, a few KB), Japanese by default; and in the app, signed in. A link that is
+wrong, tampered with, revoked, for another round or for a closed round gets a clear page and
+changes nothing; each link and each address may post only so often."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+
+from . import answers, selectors
+from .links import link_matches, link_parse
+from .models import SafetyRequest, SafetyRound
+from .questions import answer_labels, question_list
+from .ratelimit import rate_allow
+
+LINK_POSTS_PER_10_MIN = 20
+ADDRESS_POSTS_PER_MIN = 600  # one office's NAT can carry many people answering at once
+
+
+def _client_address(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _request_for(token: str) -> SafetyRequest | None:
+    parsed = link_parse(token)
+    if parsed is None:
+        return None
+    request_id, tag = parsed
+    found = (
+        SafetyRequest.objects.select_related("round", "staff", "staff__unit", "answer")
+        .filter(pk=request_id)
+        .first()
+    )
+    if found is None or not link_matches(request_id=found.pk, nonce=found.nonce, tag=tag):
+        return None
+    return found
+
+
+def _fields(template: dict, data: dict, errors: dict, places: dict[int, str]) -> list[dict]:
+    """What the form shows for each question (the values as given, or the current answer)."""
+    out = []
+    for q in question_list(template):
+        key, kind = q["key"], q.get("type", "choice")
+        value = str(data.get(key, "") or "")
+        field = {
+            "key": key,
+            "label": q["label"],
+            "type": kind,
+            "when": q.get("when"),
+            "value": value,
+            "error": errors.get(key, ""),
+            "max": q.get("max", 500),
+        }
+        if kind == "choice":
+            field["choices"] = [(v, label, v == value) for v, label in q["choices"]]
+        elif kind == "place":
+            office = str(data.get(f"{key}_place", "") or "")
+            if value.isdigit():  # a stored answer names the office itself
+                office, value = value, "office"
+            field.update(
+                choice=value,
+                other=str(data.get(f"{key}_other", "") or ""),
+                places=[
+                    (str(pid), name, str(pid) == office)
+                    for pid, name in sorted(places.items(), key=lambda p: p[1])
+                ],
+            )
+        out.append(field)
+    return out
+
+
+def _form_context(sr: SafetyRequest, *, data=None, errors=None, saved=None) -> dict:
+    places = selectors.round_places()
+    if data is None and sr.answer_id:
+        data = dict(sr.answer.values)
+    labels = []
+    if saved:
+        labels = answer_labels(template=sr.round.questions, values=saved.values, places=places)
+    return {
+        "sr": sr,
+        "round": sr.round,
+        "fields": _fields(sr.round.questions, data or {}, errors or {}, places),
+        "errors": errors or {},
+        "saved": saved,
+        "saved_labels": labels,
+    }
+
+
+@login_not_required
+@never_cache
+def answer_by_link(request: HttpRequest, token: str) -> HttpResponse:
+    sr = _request_for(token)
+    if sr is None:
+        return render(request, "safety/answer_invalid.html", status=404)
+    if sr.round.status != SafetyRound.Status.OPEN:
+        return render(request, "safety/answer_closed.html", {"round": sr.round}, status=410)
+    if request.method == "POST":
+        if not (
+            rate_allow(key=f"link:{sr.pk}", limit=LINK_POSTS_PER_10_MIN, seconds=600)
+            and rate_allow(
+                key=f"addr:{_client_address(request)}", limit=ADDRESS_POSTS_PER_MIN, seconds=60
+            )
+        ):
+            return render(request, "safety/answer_slow_down.html", status=429)
+        try:
+            saved = answers.answer_from_link(request=sr, data=request.POST.dict())
+        except answers.AnswerInvalid as exc:
+            return render(
+                request,
+                "safety/answer.html",
+                _form_context(sr, data=request.POST.dict(), errors=exc.errors),
+                status=400,
+            )
+        except ValidationError:
+            return render(request, "safety/answer_closed.html", {"round": sr.round}, status=410)
+        return render(request, "safety/answer_thanks.html", _form_context(sr, saved=saved))
+    return render(request, "safety/answer.html", _form_context(sr))
+
+
+def answer_in_app(request: HttpRequest, round_id: int) -> HttpResponse:
+    round_ = get_object_or_404(SafetyRound, pk=round_id)
+    sr = (
+        SafetyRequest.objects.select_related("round", "staff", "staff__unit", "answer")
+        .filter(round=round_, staff__user=request.user)
+        .first()
+    )
+    if sr is None:
+        raise PermissionDenied(_("This safety confirmation was not sent to you."))
+    if round_.status != SafetyRound.Status.OPEN:
+        return render(request, "safety/answer_closed.html", {"round": round_}, status=410)
+    if request.method == "POST":
+        try:
+            saved = answers.answer_in_app(
+                user=request.user, round_=round_, data=request.POST.dict()
+            )
+        except answers.AnswerInvalid as exc:
+            return render(
+                request,
+                "safety/answer.html",
+                _form_context(sr, data=request.POST.dict(), errors=exc.errors) | {"in_app": True},
+                status=400,
+            )
+        return render(
+            request, "safety/answer_thanks.html", _form_context(sr, saved=saved) | {"in_app": True}
+        )
+    return render(request, "safety/answer.html", _form_context(sr) | {"in_app": True})
+
+
+def my_round(request: HttpRequest) -> HttpResponse:
+    """The newest open round sent to me (Home's "answer the safety confirmation")."""
+    sr = (
+        SafetyRequest.objects.filter(
+            staff__user=request.user, round__status=SafetyRound.Status.OPEN
+        )
+        .order_by("-round__started_at")
+        .first()
+    )
+    if sr is None:
+        return redirect("home")
+    return redirect("safety:answer_in_app", round_id=sr.round_id)
