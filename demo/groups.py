@@ -210,17 +210,20 @@ KEPT_APPS = frozenset({"directory", "auth", "contenttypes", "sessions"})
 _PURGED_ON_DELETE = (models.CASCADE, models.PROTECT, models.RESTRICT)
 
 
-def _purge(rows: QuerySet) -> None:
+def _purge(rows: QuerySet, path: tuple = ()) -> None:
     """Delete ``rows`` after every row that points at them by a foreign key, in any app but
-    :data:`KEPT_APPS` (memberships, messages, receipts, versions, attachments, chases … whatever
-    the apps above the directory add), deepest first.
+    :data:`KEPT_APPS` (memberships, messages, receipts, versions, attachments, chases, incidents,
+    safety rounds … whatever the apps above the directory add), deepest first.
 
     Only foreign keys are walked: a generic relation (a ``GenericRelation``, e.g. notifications
     on a message) is deleted by Django with the row it hangs on, and the row at the other end of
     a many-to-many link is not the group's (only the link goes, which is a foreign key row of
-    the through table). Self-references (replies) are cleared by the caller.
+    the through table). Self-references (replies) are cleared by the caller. A foreign key that
+    leads back to a model already being purged (a safety request's current answer, which points
+    back at its request) is a cycle: a nullable one is cleared first, which breaks it.
     """
     model = rows.model
+    path = (*path, model)
     for rel in model._meta.get_fields(include_hidden=True):  # hidden: related_name="+" too
         if not isinstance(rel, ForeignObjectRel) or not isinstance(rel.field, models.ForeignKey):
             continue
@@ -231,7 +234,12 @@ def _purge(rows: QuerySet) -> None:
             or rel.on_delete not in _PURGED_ON_DELETE
         ):
             continue
-        _purge(related._base_manager.filter(**{f"{rel.field.name}__in": rows}))
+        pointing = related._base_manager.filter(**{f"{rel.field.name}__in": rows})
+        if related in path:
+            if rel.field.null:
+                pointing.update(**{rel.field.name: None})
+            continue
+        _purge(pointing, path)
     rows.delete()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from django.utils.functional import SimpleLazyObject
 
 from . import selectors
 
@@ -11,5 +11,5 @@ def disaster(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    banner = selectors.incident_banner()
-    return {"INCIDENT": banner, "INCIDENT_JSON": json.dumps(banner or {}, ensure_ascii=False)}
+    # Lazy: a partial page that does not show the banner costs nothing.
+    return {"INCIDENT": SimpleLazyObject(lambda: selectors.incident_banner() or {})}

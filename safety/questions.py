@@ -13,7 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 
 ERR_REQUIRED = gettext_lazy("Please answer this question.")
 ERR_CHOICE = gettext_lazy("Please choose one of the answers.")
@@ -28,51 +28,61 @@ DEFAULT_QUESTIONS: dict[str, Any] = {
     "questions": [
         {
             "key": "self",
-            "label": N_("Are you safe?"),
+            "label": gettext_noop("Are you safe?"),
             "type": CHOICE,
             "required": True,
             "choices": [
-                ["safe", N_("Safe")],
-                ["minor", N_("Slightly injured")],
-                ["serious", N_("Seriously injured")],
+                ["safe", gettext_noop("Safe")],
+                ["minor", gettext_noop("Slightly injured")],
+                ["serious", gettext_noop("Seriously injured")],
             ],
         },
         {
             "key": "family",
-            "label": N_("Your family"),
+            "label": gettext_noop("Your family"),
             "type": CHOICE,
             "required": True,
             "choices": [
-                ["safe", N_("All safe")],
-                ["injured", N_("Someone is injured")],
-                ["unknown", N_("Not yet known")],
+                ["safe", gettext_noop("All safe")],
+                ["injured", gettext_noop("Someone is injured")],
+                ["unknown", gettext_noop("Not yet known")],
             ],
         },
         {
             "key": "home",
-            "label": N_("Your home"),
+            "label": gettext_noop("Your home"),
             "type": CHOICE,
             "required": True,
             "choices": [
-                ["ok", N_("No damage")],
-                ["partial", N_("Partly damaged")],
-                ["uninhabitable", N_("Cannot live there")],
+                ["ok", gettext_noop("No damage")],
+                ["partial", gettext_noop("Partly damaged")],
+                ["uninhabitable", gettext_noop("Cannot live there")],
             ],
         },
         {
             "key": "attend",
-            "label": N_("Can you come in?"),
+            "label": gettext_noop("Can you come in?"),
             "type": CHOICE,
             "required": True,
             "choices": [
-                ["yes", N_("Yes, now")],
-                ["late", N_("Yes, later")],
-                ["no", N_("No")],
+                ["yes", gettext_noop("Yes, now")],
+                ["late", gettext_noop("Yes, later")],
+                ["no", gettext_noop("Cannot come in")],
             ],
         },
-        {"key": "eta", "label": N_("Expected arrival (HH:MM)"), "type": TIME, "when": ["late"]},
-        {"key": "place", "label": N_("Where will you go?"), "type": PLACE, "when": ["yes", "late"]},
-        {"key": "comment", "label": N_("Comment"), "type": TEXT, "max": 500},
+        {
+            "key": "eta",
+            "label": gettext_noop("Expected arrival (HH:MM)"),
+            "type": TIME,
+            "when": ["late"],
+        },
+        {
+            "key": "place",
+            "label": gettext_noop("Where will you go?"),
+            "type": PLACE,
+            "when": ["yes", "late"],
+        },
+        {"key": "comment", "label": gettext_noop("Comment"), "type": TEXT, "max": 500},
     ]
 }
 ATTEND_KEY = "attend"  # the question whose answer the assembly board follows

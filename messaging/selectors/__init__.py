@@ -32,6 +32,7 @@ from .groups import (
     user_group_role,
     user_group_roles,
     user_is_records_admin,
+    user_unread_by_group,
 )
 from .messages import (
     ReceiptCounts,
@@ -90,6 +91,7 @@ __all__ = [
     "user_group_list",
     "user_group_role",
     "user_group_roles",
+    "user_unread_by_group",
     "user_is_records_admin",
     "user_stand_ins",
     "user_waiting_instructions",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import Count, Q
 
 from directory.models import Post, Staff, User
 
-from ..models import CommandGroup, GroupMembership, Message
+from ..models import CommandGroup, GroupMembership, Message, Receipt
 from .messages import unread_counts
 
 ROLE_RANK = {
@@ -204,3 +204,15 @@ def group_title(*, group: CommandGroup, user: User) -> str:
 
 def posts_for_user(*, user: User) -> list[Post]:
     return list(Post.objects.filter(holder__user=user).order_by("sort_order"))
+
+
+def user_unread_by_group(*, user) -> dict[int, int]:
+    """The person's unread messages per group they are in now (the tab badge): one query."""
+    groups = _memberships_of(user).filter(group__is_active=True).values("group_id")
+    rows = (
+        Receipt.objects.filter(user=user, read_at__isnull=True, group_id__in=groups)
+        .values("group_id")
+        .annotate(n=Count("id"))
+        .values_list("group_id", "n")
+    )
+    return dict(rows)
