@@ -65,7 +65,7 @@
         frame.kind = "instruction"; frame.priority = form.elements.priority.value;
         frame.requires_ack = form.elements.requires_ack.checked;
         var override = escalationOverride();
-        if (override && !file) frame.escalation = override; // the photo upload (HTTP) takes the group's policy
+        if (override) frame.escalation = override;
       }
       if (replyTo) frame.reply_to = replyTo;
       if (file) { upload(frame, file); }
@@ -78,7 +78,12 @@
   }
   function upload(frame, file) {
     var data = new FormData();
-    Object.keys(frame).forEach(function (k) { if (frame[k] !== undefined && frame[k] !== null && frame[k] !== false) data.append(k, frame[k]); });
+    // The same fields as the websocket frame (SendForm): the instruction's own chase as JSON.
+    Object.keys(frame).forEach(function (k) {
+      var v = frame[k];
+      if (v === undefined || v === null || v === false) return;
+      data.append(k, typeof v === "object" ? JSON.stringify(v) : v);
+    });
     data.append("file", file);
     var csrf = document.querySelector("input[name=csrfmiddlewaretoken]").value;
     fetch(root.dataset.sendUrl, { method: "POST", body: data, credentials: "same-origin", headers: { "X-CSRFToken": csrf } })
