@@ -57,7 +57,7 @@
       if (!text && !file) { form.elements.body.focus(); return; }
       if (editing) {
         if (!send({ type: "edit", message: editing, body: text })) showError(gettext("Not connected. Try again in a moment."));
-        form.reset(); clearReply(); return;
+        clearText(); clearReply(); return;
       }
       var cid = ns.uuid4();
       var frame = { client_id: cid, body: text, kind: "message" };
@@ -70,11 +70,19 @@
       if (replyTo) frame.reply_to = replyTo;
       if (file) { upload(frame, file); }
       else { ns.addToOutbox({ client_id: cid, body: text, frame: frame }); }
-      form.reset(); clearReply(); setMode();
-      if (escBox) { escBox.open = false; showOverride(); }
-      var label = document.getElementById("attach-name"); if (label) label.hidden = true;
+      // The text, the photo and this instruction's own chase go; the instruction mode, its
+      // priority and 了解 stay, so a commander can send a series of instructions as set.
+      clearText(); clearReply();
+      if (escBox) { form.elements.esc_stop.value = ""; form.elements.esc_first.value = ""; escBox.open = false; showOverride(); }
       ns.toBottom();
     });
+  }
+  function clearText() {
+    if (!form) return;
+    form.elements.body.value = "";
+    if (form.elements.file) form.elements.file.value = "";
+    var label = document.getElementById("attach-name");
+    if (label) { label.textContent = ""; label.hidden = true; }
   }
   function upload(frame, file) {
     var data = new FormData();

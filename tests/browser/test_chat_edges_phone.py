@@ -1,5 +1,7 @@
 """The chat page's rough edges (issue 9), on 390×844 phones on the real websocket (Daphne):
-a photo sent from the composer as a message and as a reply reaches the mayor live.
+a photo sent from the composer as a message and as a reply reaches the mayor live; the group's
+name stays in sight; 「指示として送る」 stays on for a series of instructions; the 督促 override
+is a control that looks like one.
 """
 
 from __future__ import annotations
@@ -162,3 +164,93 @@ def test_a_photo_from_the_chat_page_as_a_message_and_as_a_reply_reaches_the_mayo
     expect(mayor).to_have_url(re.compile(re.escape(full_url) + "$"))
     assert mayor.evaluate("document.contentType") == "image/png"
     assert loaded_size(mayor, mayor.locator("img").first) == (1200, 900)
+
+
+def test_the_group_title_stays_visible_below_the_top_bar(asgi_phone, chat: Chat):
+    # Given a chat long enough to scroll (the page opens at the newest message)
+    for n in range(1, 31):
+        services.message_send(
+            group=chat.group,
+            sender=chat.mayor,
+            body=f"第{n}報：各区の状況を報告してください。",
+            client_id=f"00000000-0000-4000-8000-{n:012d}",
+        )
+
+    # When the ward head opens it on a 390×844 phone
+    ward = open_chat(asgi_phone, chat.ward_head, chat)
+    expect(ward.locator("#messages li.msg", has_text="第30報")).to_be_in_viewport()
+    assert ward.evaluate("window.scrollY") > 500
+
+    # Then the group's name is on screen, below the top bar, not under it
+    title = ward.locator("#chat h1")
+    expect(title).to_have_text("大阪市災害対策本部")
+    top_bar = ward.locator("header.topbar").bounding_box()
+    box = title.bounding_box()
+    assert box["y"] >= top_bar["y"] + top_bar["height"] - 1, (box, top_bar)
+    assert box["y"] + box["height"] <= PHONE_390["height"]
+    hit = ward.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('#chat h1') !== null",
+        [box["x"] + 10, box["y"] + box["height"] / 2],
+    )
+    assert hit, "something covers the title"
+    # and the back link is a full-size tap target
+    back = ward.locator("#chat a.chat-back").bounding_box()
+    assert back["height"] >= 44 and back["width"] >= 40, back
+    shot(ward, "chat-title")
+
+
+def test_the_reminder_override_is_a_control_that_says_what_it_does(asgi_phone, chat: Chat):
+    mayor = open_chat(asgi_phone, chat.mayor, chat)
+    mayor.locator("label:has(#as-instruction)").tap()
+
+    # A button-like summary with its own name and an open/close mark, ≥ 44 px tall
+    toggle = mayor.locator("#esc-override summary")
+    expect(toggle).to_contain_text("督促の設定を変更")
+    expect(toggle).to_contain_text("グループの督促ルール")  # what applies now
+    box = toggle.bounding_box()
+    assert box["height"] >= 44, box
+    assert toggle.evaluate("(e) => getComputedStyle(e).borderTopStyle") == "solid"
+    assert toggle.evaluate("(e) => getComputedStyle(e, '::after').content") == '""'
+    expect(mayor.locator("select[name=esc_stop]")).to_be_hidden()
+
+    # Tapping it opens the settings
+    toggle.tap()
+    expect(mayor.locator("select[name=esc_stop]")).to_be_visible()
+    expect(mayor.locator("input[name=esc_first]")).to_be_visible()
+    shot(mayor, "chat-composer-instruction")
+
+
+def test_instruction_mode_stays_on_for_a_series_of_instructions(asgi_phone, chat: Chat):
+    # Given the mayor on the chat, 「指示として送る」 ticked, 重要, no 了解, and a chase of its
+    # own for the first instruction (first reminder after 30 minutes)
+    mayor = open_chat(asgi_phone, chat.mayor, chat)
+    mayor.locator("label:has(#as-instruction)").tap()
+    mayor.locator("select[name=priority]").select_option("important")
+    mayor.locator("input[name=requires_ack]").uncheck()
+    mayor.locator("#esc-override summary").tap()
+    mayor.locator("input[name=esc_first]").fill("30")
+    expect(mayor.locator("#esc-summary")).to_have_text("30 分")
+
+    # When the mayor sends an instruction, then a second one without touching the controls
+    for text in ("第1指示：避難所を開設してください", "第2指示：開設状況を報告してください"):
+        mayor.locator("#composer textarea[name=body]").fill(text)
+        mayor.locator("#composer button[type=submit]").tap()
+        expect(mayor.locator("#messages li.msg.instruction", has_text=text)).to_be_visible()
+
+    # Then both are instructions with the same priority and no 了解; the override was for the
+    # first one only; the composer still shows the instruction mode
+    rows = list(
+        Message.objects.filter(group=chat.group)
+        .order_by("seq")
+        .values_list("kind", "priority", "requires_ack", "escalation__first_after")
+    )
+    assert rows == [
+        ("instruction", "important", False, 1800),
+        ("instruction", "important", False, 300),
+    ]
+    expect(mayor.locator("#as-instruction")).to_be_checked()
+    expect(mayor.locator("#instruction-options")).to_be_visible()
+    expect(mayor.locator("select[name=priority]")).to_have_value("important")
+    expect(mayor.locator("input[name=requires_ack]")).not_to_be_checked()
+    expect(mayor.locator("#esc-summary")).to_have_text("グループの督促ルール")
+    expect(mayor.locator("#composer textarea[name=body]")).to_have_value("")
