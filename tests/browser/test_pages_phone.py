@@ -1,5 +1,5 @@
-"""Pages on a 390×844 phone in Japanese (issue 9's rough edges): the escalation policy is a
-thumb-sized form."""
+"""Pages on a 390×844 phone in Japanese (issue 9's rough edges): the directory search's
+placeholder fits its box; the escalation policy is a thumb-sized form."""
 
 from __future__ import annotations
 
@@ -19,6 +19,14 @@ from tests.factories import PostFactory, StaffFactory, UserFactory
 pytestmark = [pytest.mark.browser]
 
 PHONE_390 = {"width": 390, "height": 844}
+MEASURE_PLACEHOLDER = """(i) => {
+  const cs = getComputedStyle(i, "::placeholder");
+  const ctx = document.createElement("canvas").getContext("2d");
+  ctx.font = `${cs.fontStyle} ${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+  const box = getComputedStyle(i);
+  const room = i.clientWidth - parseFloat(box.paddingLeft) - parseFloat(box.paddingRight);
+  return [ctx.measureText(i.placeholder).width, room];
+}"""
 
 
 def signed_in(page: Page, live_server, user: User) -> Page:
@@ -41,6 +49,19 @@ def _member(username: str, role: str = User.Role.HQ_MEMBER) -> User:
     user = UserFactory(username=username, role=role)
     StaffFactory(user=user, employee_number=username)
     return user
+
+
+def test_the_directory_search_placeholder_fits_a_390_px_phone(phone: Page, live_server):
+    signed_in(phone, live_server, _member("123456", role=User.Role.STAFF))
+
+    phone.goto("/directory/")
+
+    box = phone.locator("#q")
+    text_width, room = box.evaluate(MEASURE_PLACEHOLDER)
+    assert text_width <= room, (text_width, room, box.get_attribute("placeholder"))
+    expect(box).to_have_attribute("placeholder", "氏名・番号・所属・ポスト")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE_390["width"]
+    shot(phone, "directory-search")
 
 
 def test_the_policy_page_is_a_thumb_sized_form(phone: Page, live_server, transactional_db):
