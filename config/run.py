@@ -75,6 +75,9 @@ def main() -> int:
         if settings.REDIS_EMBEDDED
         else dict(os.environ)
     )
+    # Links in e-mails (written by the worker, which has no request) point here unless the
+    # public address is configured.
+    env.setdefault("HONBU_PUBLIC_URL", url.rstrip("/"))
     py = sys.executable
     commands = {
         "web": [py, "-m", "daphne", "-b", host, "-p", port, "config.asgi:application"],
