@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import include, path, reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import cache_page
 from django.views.generic import RedirectView
 from django.views.i18n import JavaScriptCatalog
@@ -25,7 +26,8 @@ def admin_login(request, extra_context=None):
 
 
 admin.site.login = admin_login
-admin.site.site_header = "Honbu"
+admin.site.site_header = _("Honbu administration")
+admin.site.site_title = _("Honbu administration")
 
 urlpatterns = [
     path("", home_views.home, name="home"),

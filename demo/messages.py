@@ -1,6 +1,14 @@
 """The demo city's two sample messages, so the demo is not empty: the mayor's urgent instruction
 to 大阪市災害対策本部 asking for 了解, and the 北区長's reply to it (who also reads and
 acknowledges it). Sent through the messaging services after :func:`demo.groups.demo_groups_seed`.
+
+The sample instruction is sent without a chase. A new user opening the demo expects to look
+around: the instruction shows who has and has not read and acknowledged it, but nobody is
+reminded about it. Chased, its ~150 unanswered members would be reminded at once when
+`make run` starts (the instruction is older than the first reminder delay by then) and again
+and again, with a reminder e-mail each time, for an instruction nobody will answer. Instructions
+that people send in the demo are chased by the group's policy as usual, which is the thing to
+try.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ def demo_messages_seed() -> int:
         kind=Message.Kind.INSTRUCTION,
         priority=Message.Priority.URGENT,
         requires_ack=True,
+        escalation={"enabled": False},  # a sample to look at, not to chase (see above)
     )
     reply = messaging_services.message_send(
         group=hq,

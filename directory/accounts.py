@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from allauth.account.forms import default_token_generator
 from allauth.account.models import EmailAddress
@@ -22,6 +23,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from .links import absolute_url
 from .models import Staff, User
 from .services import audit_record, staff_ref
 
@@ -53,7 +55,10 @@ def generate_initial_password() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, 12, 4))
 
 
-def account_invitation_url(*, user: User, base_url: str) -> str:
+def account_invitation_url(*, user: User, base_url: str = "") -> str:
+    """The link that sets the first password. ``base_url`` is the address the administrator
+    issuing the accounts used; without one (no request), the public address
+    (``directory.links``): an e-mail must never carry a relative link."""
     path = reverse(
         "account_reset_password_from_key",
         kwargs={
@@ -61,6 +66,8 @@ def account_invitation_url(*, user: User, base_url: str) -> str:
             "key": default_token_generator.make_token(user),
         },
     )
+    if not urlsplit(base_url).scheme:
+        return absolute_url(path)
     return base_url.rstrip("/") + path
 
 
@@ -70,7 +77,7 @@ def account_issue(
     method: str,
     role: str,
     actor: User | None,
-    base_url: str,
+    base_url: str = "",
     send_invitation_email: bool = False,
 ) -> list[IssuedAccount]:
     """Create sign-in accounts (username = employee number) for staff who have none.

@@ -1,6 +1,7 @@
 from allauth.account.adapter import DefaultAccountAdapter
 
 from . import accounts, services
+from .links import rebased_url
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -13,6 +14,11 @@ class AccountAdapter(DefaultAccountAdapter):
         session_key = request.session.session_key
         super().logout(request)
         services.session_ended(session_key=session_key)
+
+    def get_reset_password_from_key_url(self, key: str) -> str:
+        # On the public address when one is configured, not the Host header of the request
+        # that asked for the e-mail.
+        return rebased_url(super().get_reset_password_from_key_url(key), request=self.request)
 
     def set_password(self, user, password: str) -> None:
         super().set_password(user, password)

@@ -10,7 +10,6 @@ import csv
 import io
 
 import segno
-from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -20,10 +19,7 @@ from django.utils.translation import gettext as _
 
 from . import accounts, selectors
 from .forms import IssueAccountsForm
-
-
-def public_base_url(request: HttpRequest) -> str:
-    return settings.HONBU_PUBLIC_URL or request.build_absolute_uri("/")
+from .links import public_base_url
 
 
 def qr_svg(data: str) -> str:

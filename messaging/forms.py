@@ -5,17 +5,34 @@ from directory.models import Post, Staff
 
 from .models import GroupMembership, Message
 
+ERR_PRIORITY_REQUIRED = _("Choose the instruction's priority.")
+ERR_BAD_ESCALATION = _("The instruction's reminder settings are not valid.")
+
 
 class SendForm(forms.Form):
-    """HTTP sending (attachments, and pages without websockets)."""
+    """HTTP sending (attachments, and pages without websockets). Fields as the composer sends
+    them: a message or reply needs no priority (it is normal); an instruction names one, and
+    may carry its own chase (``escalation``, JSON, validated by the service)."""
 
     client_id = forms.UUIDField()
     body = forms.CharField(required=False, max_length=4000, widget=forms.Textarea)
     kind = forms.ChoiceField(choices=Message.Kind.choices, initial=Message.Kind.MESSAGE)
-    priority = forms.ChoiceField(choices=Message.Priority.choices, initial=Message.Priority.NORMAL)
+    priority = forms.ChoiceField(choices=Message.Priority.choices, required=False)
     requires_ack = forms.BooleanField(required=False)
     reply_to = forms.IntegerField(required=False, min_value=1)
+    escalation = forms.JSONField(required=False)
     file = forms.FileField(required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == Message.Kind.INSTRUCTION:
+            if not data.get("priority"):
+                self.add_error("priority", ERR_PRIORITY_REQUIRED)
+        else:
+            data["priority"] = Message.Priority.NORMAL
+        if data.get("escalation") is not None and not isinstance(data["escalation"], dict):
+            self.add_error("escalation", ERR_BAD_ESCALATION)
+        return data
 
 
 class AddMemberForm(forms.Form):

@@ -174,6 +174,8 @@ class MessageVersion(models.Model):
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("message version")
+        verbose_name_plural = _("message versions")
         ordering = ["message", "version"]
         constraints = [
             models.UniqueConstraint(fields=["message", "version"], name="version_unique"),
@@ -197,6 +199,10 @@ class Attachment(models.Model):
     size = models.PositiveIntegerField()
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
 
     @property
     def is_image(self) -> bool:
@@ -224,6 +230,8 @@ class Receipt(models.Model):
     observer = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = _("receipt")
+        verbose_name_plural = _("receipts")
         constraints = [
             models.UniqueConstraint(fields=["message", "user"], name="receipt_unique"),
         ]
@@ -299,6 +307,8 @@ class Chase(models.Model):
     covered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("chase")
+        verbose_name_plural = _("chases")
         indexes = [
             # The sweep's only query: active chases whose next step is due.
             models.Index(
@@ -324,6 +334,8 @@ class StandIn(models.Model):
     acked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("stand-in")
+        verbose_name_plural = _("stand-ins")
         constraints = [models.UniqueConstraint(fields=["chase", "deputy"], name="standin_unique")]
 
     def __str__(self) -> str:

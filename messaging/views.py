@@ -117,6 +117,7 @@ def message_post(request: HttpRequest, group_id: int) -> HttpResponse:
             requires_ack=data["requires_ack"],
             reply_to_id=data["reply_to"],
             attachments=[data["file"]] if data["file"] else [],
+            escalation=data["escalation"] or None,
         )
     except PermissionDenied as exc:
         return JsonResponse({"error": str(exc)}, status=403)

@@ -15,6 +15,8 @@ from django.core.mail import send_mail
 from django.utils import timezone
 from pywebpush import WebPushException, webpush
 
+from directory.links import absolute_url
+
 from .kinds import Texts
 from .models import Notification, PushSubscription
 from .vapid import vapid_keys
@@ -86,8 +88,7 @@ def _email(note: Notification, texts: Texts) -> Outcome:
     address = email_address(note)
     if not address:
         return Notification.Status.SKIPPED, "no e-mail address"
-    base = settings.HONBU_PUBLIC_URL.rstrip("/")
-    link = texts.link if "://" in texts.link else f"{base}{texts.link}"
+    link = absolute_url(texts.link)  # the worker has no request: never a relative link
     send_mail(
         subject=f"[{settings.HONBU_SITE_NAME}] {texts.title}",
         message=f"{texts.body}\n\n{link}\n",

@@ -108,6 +108,10 @@ class PushSubscription(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     failures = models.PositiveSmallIntegerField(default=0)
 
+    class Meta:
+        verbose_name = _("push subscription")
+        verbose_name_plural = _("push subscriptions")
+
     def __str__(self) -> str:
         return f"{self.user_id} {self.endpoint[:40]}"
 
@@ -120,6 +124,10 @@ class NotificationSettings(models.Model):
     )
     push = models.BooleanField(_("push notifications"), default=True)
     email = models.BooleanField(_("e-mail"), default=True)
+
+    class Meta:
+        verbose_name = _("notification settings")
+        verbose_name_plural = _("notification settings")
 
     def __str__(self) -> str:
         return f"{self.user_id}"

@@ -110,6 +110,28 @@ def test_password_reset_sends_an_email(client, mailoutbox):
     assert "/accounts/password/reset/key/" in mailoutbox[0].body
 
 
+@pytest.mark.parametrize(
+    ("public_url", "link_start"),
+    [
+        # the configured public address, not the Host header the request came with
+        ("https://honbu.city.example.jp/", "https://honbu.city.example.jp/accounts/password/"),
+        # unset: the request's own address, absolute
+        ("", "http://testserver/accounts/password/"),
+    ],
+)
+def test_the_password_reset_link_is_absolute(client, mailoutbox, settings, public_url, link_start):
+    from allauth.account.models import EmailAddress
+
+    settings.HONBU_PUBLIC_URL = public_url
+    user = UserFactory(username="667789", email="reset2@city.example.jp")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+
+    client.post(reverse("account_reset_password"), {"email": "reset2@city.example.jp"})
+
+    [link] = [w for w in mailoutbox[0].body.split() if "/accounts/password/reset/key/" in w]
+    assert link.startswith(link_start + "reset/key/"), link
+
+
 def test_two_factor_is_enforced_for_configured_roles(client, settings):
     settings.HONBU_MFA_REQUIRED_ROLES = ["admin"]
     admin = UserFactory(role=User.Role.ADMIN)

@@ -245,11 +245,22 @@ HONBU_IMPORT_MAX_BYTES = env.int("HONBU_IMPORT_MAX_BYTES", default=50 * 1024 * 1
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+LOG_LEVEL = env("DJANGO_LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "client_error_without_traceback": {"()": "config.logfilters.ClientErrorWithoutTraceback"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django's default config gives "django" its own console handler (DEBUG only); with the
+        # root's, every record would print twice. One handler: the root's.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        # A 403/404 is one WARNING line without a traceback; 5xx keep theirs.
+        "django.request": {"filters": ["client_error_without_traceback"]},
+    },
 }
 HONBU_EDIT_WINDOW_MINUTES = env.int("HONBU_EDIT_WINDOW_MINUTES", default=15)
 HONBU_ATTACHMENT_MAX_BYTES = env.int("HONBU_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)

@@ -57,7 +57,7 @@
       if (!text && !file) { form.elements.body.focus(); return; }
       if (editing) {
         if (!send({ type: "edit", message: editing, body: text })) showError(gettext("Not connected. Try again in a moment."));
-        form.reset(); clearReply(); return;
+        clearText(); clearReply(); return;
       }
       var cid = ns.uuid4();
       var frame = { client_id: cid, body: text, kind: "message" };
@@ -65,20 +65,33 @@
         frame.kind = "instruction"; frame.priority = form.elements.priority.value;
         frame.requires_ack = form.elements.requires_ack.checked;
         var override = escalationOverride();
-        if (override && !file) frame.escalation = override; // the photo upload (HTTP) takes the group's policy
+        if (override) frame.escalation = override;
       }
       if (replyTo) frame.reply_to = replyTo;
       if (file) { upload(frame, file); }
       else { ns.addToOutbox({ client_id: cid, body: text, frame: frame }); }
-      form.reset(); clearReply(); setMode();
-      if (escBox) { escBox.open = false; showOverride(); }
-      var label = document.getElementById("attach-name"); if (label) label.hidden = true;
+      // The text, the photo and this instruction's own chase go; the instruction mode, its
+      // priority and 了解 stay, so a commander can send a series of instructions as set.
+      clearText(); clearReply();
+      if (escBox) { form.elements.esc_stop.value = ""; form.elements.esc_first.value = ""; escBox.open = false; showOverride(); }
       ns.toBottom();
     });
   }
+  function clearText() {
+    if (!form) return;
+    form.elements.body.value = "";
+    if (form.elements.file) form.elements.file.value = "";
+    var label = document.getElementById("attach-name");
+    if (label) { label.textContent = ""; label.hidden = true; }
+  }
   function upload(frame, file) {
     var data = new FormData();
-    Object.keys(frame).forEach(function (k) { if (frame[k] !== undefined && frame[k] !== null && frame[k] !== false) data.append(k, frame[k]); });
+    // The same fields as the websocket frame (SendForm): the instruction's own chase as JSON.
+    Object.keys(frame).forEach(function (k) {
+      var v = frame[k];
+      if (v === undefined || v === null || v === false) return;
+      data.append(k, typeof v === "object" ? JSON.stringify(v) : v);
+    });
     data.append("file", file);
     var csrf = document.querySelector("input[name=csrfmiddlewaretoken]").value;
     fetch(root.dataset.sendUrl, { method: "POST", body: data, credentials: "same-origin", headers: { "X-CSRFToken": csrf } })

@@ -66,6 +66,29 @@ def test_issue_with_invitation_link_lets_the_person_set_a_password(
     assert authenticate(username="200001", password="Kasumi-gaseki-2026") == user
 
 
+def test_an_invitation_without_a_request_address_still_has_an_absolute_link(
+    admin_user, settings, django_capture_on_commit_callbacks
+):
+    """Issued where there is no request (a script, a task): the public address is used."""
+    settings.HONBU_PUBLIC_URL = ""
+    settings.ALLOWED_HOSTS = ["honbu.city.example.jp", "localhost"]
+    person = StaffFactory(employee_number="200002")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        [issued] = accounts.account_issue(
+            staff=[person],
+            method="invitation",
+            role=User.Role.STAFF,
+            actor=admin_user,
+            send_invitation_email=True,
+        )
+
+    assert issued.invitation_url.startswith(
+        "https://honbu.city.example.jp/accounts/password/reset/key/"
+    )
+    assert len(mail.outbox) == 1 and issued.invitation_url in mail.outbox[0].body
+
+
 def test_issue_skips_people_who_cannot_get_an_account_and_says_why(admin_user):
     has_account = StaffFactory(user=UserFactory())
     inactive = StaffFactory(is_active=False)

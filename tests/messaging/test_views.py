@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from django.utils import translation
 from PIL import Image
 
 from directory.models import AuditEntry, User
-from messaging import attachments, services
+from messaging import attachments, forms, services
 from messaging.models import (
     Attachment,
     CommandGroup,
@@ -259,6 +260,93 @@ def test_member_cannot_post_an_instruction_over_http(client, hq, media):
 
     assert response.status_code == 403
     assert response.json() == {"error": _t(services.ERR_NOT_COMMANDER)}
+    _assert_nothing_stored(hq.group, media)
+
+
+def _post_as_the_composer(client, group, **data):
+    """What chat-composer.js sends: an ordinary message or reply has no priority field."""
+    data.setdefault("client_id", str(uuid.uuid4()))
+    data.setdefault("kind", "message")
+    return client.post(reverse("messaging:message_post", args=[group.pk]), data)
+
+
+def test_a_photo_as_an_ordinary_message_and_as_a_reply_needs_no_priority(client, hq, media):
+    # Given the mayor's message in the group, and the ward head signed in
+    first = send(hq.group, hq.mayor, body="各区の状況を写真で送ってください")
+    client.force_login(hq.ward_head)
+
+    # When the ward head sends a photo as a message, then one as a reply (no priority field)
+    plain = _post_as_the_composer(
+        client,
+        hq.group,
+        body="北区役所前",
+        file=SimpleUploadedFile("kita.png", png(), content_type="image/png"),
+    )
+    reply = _post_as_the_composer(
+        client,
+        hq.group,
+        body="",
+        reply_to=str(first.pk),
+        file=SimpleUploadedFile("river.png", png((400, 300)), content_type="image/png"),
+    )
+
+    # Then both are stored as normal-priority messages with their photo
+    assert (plain.status_code, reply.status_code) == (200, 200), (plain.json(), reply.json())
+    rows = list(
+        Message.objects.filter(sender=hq.ward_head)
+        .order_by("seq")
+        .values_list(
+            "kind", "priority", "requires_ack", "reply_to_id", "attachments__original_name"
+        )
+    )
+    assert rows == [
+        ("message", "normal", False, None, "kita.png"),
+        ("reply", "normal", False, first.pk, "river.png"),
+    ]
+
+
+def test_a_photo_instruction_keeps_the_composers_priority_and_its_own_chase(client, hq, media):
+    client.force_login(hq.mayor)
+
+    response = _post_as_the_composer(
+        client,
+        hq.group,
+        body="浸水状況",
+        kind="instruction",
+        priority="important",
+        requires_ack="true",
+        escalation=json.dumps({"stop_on": "read", "first_after": 600}),
+        file=SimpleUploadedFile("flood.png", png(), content_type="image/png"),
+    )
+
+    assert response.status_code == 200, response.json()
+    message = Message.objects.get()
+    assert (message.kind, message.priority, message.requires_ack) == (
+        "instruction",
+        "important",
+        True,
+    )
+    assert (message.escalation["stop_on"], message.escalation["first_after"]) == ("read", 600)
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"priority": ""}, forms.ERR_PRIORITY_REQUIRED),
+        (
+            {"priority": "urgent", "escalation": "[1, 2]"},
+            forms.ERR_BAD_ESCALATION,
+        ),
+    ],
+)
+def test_an_instruction_without_a_priority_or_with_a_bad_chase_is_refused(
+    client, hq, media, data, error
+):
+    client.force_login(hq.mayor)
+
+    response = _post_as_the_composer(client, hq.group, body="指示", kind="instruction", **data)
+
+    assert (response.status_code, response.json()) == (400, {"error": _t(error)})
     _assert_nothing_stored(hq.group, media)
 
 

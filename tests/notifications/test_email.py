@@ -78,6 +78,27 @@ def test_a_reminder_e_mail_has_the_excerpt_and_a_link(
     assert (note.kind, note.status, note.detail) == ("reminder", "sent", hq.ward_head.email)
 
 
+def test_without_a_public_url_the_e_mail_link_is_still_absolute(
+    hq, mailoutbox, settings, django_capture_on_commit_callbacks
+):
+    """The worker has no request: the link comes from ALLOWED_HOSTS (here a wildcard, so
+    `make run`'s address), never relative (directory/links.py)."""
+    from notifications.delivery import notification_deliver
+
+    settings.HONBU_PUBLIC_URL = ""
+    settings.ALLOWED_HOSTS = ["*"]
+    message = instruct(hq)
+    with django_capture_on_commit_callbacks(execute=False):  # deliver it by hand, below
+        escalation.escalation_sweep(now=message.created_at + timedelta(seconds=60))
+    note = Notification.objects.get(user=hq.ward_head, channel="email")
+
+    assert notification_deliver(notification_id=note.pk) == "sent"
+
+    [mail] = [m for m in mailoutbox if m.to == [hq.ward_head.email]]
+    link = mail.body.rstrip("\n").rsplit("\n", 1)[-1]
+    assert link == f"http://localhost:8000/messages/g/{hq.group.pk}/#msg-{message.seq}"
+
+
 def test_a_deputy_e_mail_links_to_the_stand_in_page(
     hq, mailoutbox, django_capture_on_commit_callbacks
 ):

@@ -80,6 +80,14 @@ class Command(BaseCommand):
                 f"  {line.name} ({line.kind}): {line.recipients} recipients, "
                 f"{line.messages} messages"
             )
+        # `make run` prints the sign-ins once, in its banner when the server answers; here
+        # only on request (-v 2), so they are not printed twice.
+        if options["verbosity"] < 2:
+            self.stdout.write(
+                "Demo sign-ins: `make run` lists them when the server is up "
+                "(or: manage.py seed_demo -v 2)."
+            )
+            return
         self.stdout.write(
             f"Demo sign-ins (password for all: {DEMO_PASSWORD}; "
             f"or sign in with the e-mail s<login>@{EMAIL_DOMAIN}):"
