@@ -7,7 +7,7 @@
 (function () {
   "use strict";
   var ME = parseInt(document.body.dataset.me || "0", 10);
-  var badge = document.getElementById("tab-unread");
+  var badge = document.getElementById("tab-count");
   var counts = {};
   try { counts = JSON.parse((badge && badge.dataset.counts) || "{}"); } catch (e) { counts = {}; }
   var baseTitle = document.title;

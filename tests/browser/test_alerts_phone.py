@@ -126,7 +126,7 @@ def test_the_urgent_instruction_comes_to_people_and_the_mayor_sees_the_silent(
     ward = asgi_phone(user=city.ward_head)
     ward.goto("/")
     wait_online(city.ward_head)
-    expect(ward.locator("#tab-unread")).to_be_hidden()
+    expect(ward.locator("#tab-count")).to_be_hidden()
 
     # When the mayor sends an urgent instruction
     message = instruct(city)
@@ -136,7 +136,7 @@ def test_the_urgent_instruction_comes_to_people_and_the_mayor_sees_the_silent(
     expect(overlay).to_be_visible(timeout=1000)
     expect(overlay).to_contain_text("大阪 市長")
     expect(overlay).to_contain_text(FIRST_LINE)
-    expect(ward.locator("#tab-unread")).to_have_text("1")
+    expect(ward.locator("#tab-count")).to_have_text("1")
     assert ward.title().startswith("【緊急】")
     SCREENSHOTS.mkdir(exist_ok=True)
     shoot(ward, "arrival-overlay.png")

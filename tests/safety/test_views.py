@@ -60,7 +60,8 @@ def test_bad_values_get_translated_reasons_and_nothing_is_stored(client, city, r
 
     body = page.content.decode()
     assert page.status_code == 400
-    assert "選択肢から選んでください。" in body and "時刻を「09:30」のように入力してください。" in body
+    assert "選択肢から選んでください。" in body
+    assert "時刻を「09:30」のように入力してください。" in body
     assert SafetyAnswer.objects.count() == 0
 
 
@@ -158,7 +159,7 @@ def test_totals_and_contacts_are_for_headquarters_only(client, city, round_, sta
     page = client.get(url)
     assert page.status_code == 200
     body = page.content.decode()
-    assert "0</b> / <span id=\"total\">12" in body
+    assert '0</b> / <span id="total">12' in body
     assert city.kita_staff[0].full_name in body  # the not-answered list
 
 
