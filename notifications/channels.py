@@ -29,6 +29,15 @@ Outcome = tuple[str, str]  # (Notification.Status, detail)
 smtp_connection: ContextVar = ContextVar("smtp_connection", default=None)
 
 
+def batch_connection():
+    """The batch's mail connection, opened on first use and kept open (a backend closes a
+    connection it opened itself after each send); None outside a batch."""
+    connection = smtp_connection.get()
+    if connection is not None:
+        connection.open()  # no-op when already open
+    return connection
+
+
 @dataclass(frozen=True)
 class Channel:
     name: str
@@ -97,7 +106,7 @@ def _email(note: Notification, texts: Texts) -> Outcome:
         message=f"{texts.body}\n\n{link}\n",
         from_email=None,
         recipient_list=[address],
-        connection=smtp_connection.get(),
+        connection=batch_connection(),
     )
     return Notification.Status.SENT, address
 
