@@ -43,3 +43,10 @@ HONBU_CLOCK_CONTROLLABLE = True  # realtime/clock.py: tests move "now" for the w
 # Consumers run database work on a thread pool; persistent connections there would outlive the
 # tests and stop PostgreSQL from dropping the test database.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# A test that runs a real Celery worker and a real SMTP server (aiosmtpd) on 127.0.0.1 tells the
+# worker where to send: HONBU_TEST_SMTP_PORT (tests/browser/test_safety_phone.py).
+if os.environ.get("HONBU_TEST_SMTP_PORT"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST, EMAIL_PORT = "127.0.0.1", int(os.environ["HONBU_TEST_SMTP_PORT"])
+    EMAIL_USE_TLS = EMAIL_USE_SSL = False
+    EMAIL_HOST_USER = EMAIL_HOST_PASSWORD = ""

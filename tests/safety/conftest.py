@@ -30,13 +30,19 @@ class City:
     kita_staff: list[Staff] = field(default_factory=list)  # no accounts
     chuo_staff: list[Staff] = field(default_factory=list)
 
+    # The levels come from a data migration; a transactional test's flush removes them, so
+    # the fixture makes sure they are there (as the migration would).
     @property
     def emergency(self) -> IncidentLevel:
-        return IncidentLevel.objects.get(code="emergency")
+        return IncidentLevel.objects.get_or_create(
+            code="emergency", defaults={"name": "非常体制", "order": 2}
+        )[0]
 
     @property
     def alert(self) -> IncidentLevel:
-        return IncidentLevel.objects.get(code="alert")
+        return IncidentLevel.objects.get_or_create(
+            code="alert", defaults={"name": "警戒体制", "order": 1}
+        )[0]
 
 
 def _person(unit, role=User.Role.STAFF, **kw) -> User:

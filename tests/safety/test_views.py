@@ -213,3 +213,23 @@ def test_the_chronology_export_is_for_administrators_and_formula_safe(
     assert '"comment": "=HYPERLINK' in answer_row[6]  # inside JSON: not at the cell's start
     assert not any(cell.startswith("=") for row in rows for cell in row)
     assert AuditEntry.objects.filter(action="incident.chronology_export").count() == 1
+
+
+def test_the_answer_form_passes_csrf_from_a_phone_with_no_session(city, round_):
+    """The page must not send "Origin: null" (a no-referrer policy does), or Django's CSRF
+    check refuses the answer: the referrer policy keeps the link on this site only."""
+    from django.test import Client
+
+    phone = Client(enforce_csrf_checks=True)
+    request = SafetyRequest.objects.get(round=round_, staff=city.kita_staff[0])
+    page = phone.get(link_of(request))
+    assert '<meta name="referrer" content="same-origin">' in page.content.decode()
+    token = page.cookies["csrftoken"].value
+
+    posted = phone.post(
+        link_of(request),
+        {**SAFE, "csrfmiddlewaretoken": token},
+        HTTP_ORIGIN="http://testserver",
+    )
+
+    assert posted.status_code == 200 and SafetyAnswer.objects.filter(request=request).count() == 1
