@@ -343,3 +343,18 @@ def round_recent_answers(*, round_: SafetyRound, unit: OrgUnit | None = None, li
         )
         for a in rows
     ]
+
+
+def user_open_requests(*, user: User) -> list[SafetyRequest]:
+    """Open rounds that asked this person (Home: answer, or update the answer)."""
+    if not _active(user):
+        return []
+    return list(
+        SafetyRequest.objects.filter(staff__user=user, round__status=SafetyRound.Status.OPEN)
+        .select_related("round")
+        .order_by("-round__started_at")[:3]
+    )
+
+
+def open_rounds() -> list[SafetyRound]:
+    return list(SafetyRound.objects.filter(status=SafetyRound.Status.OPEN).order_by("-started_at"))

@@ -233,3 +233,25 @@ def test_the_answer_form_passes_csrf_from_a_phone_with_no_session(city, round_):
     )
 
     assert posted.status_code == 200 and SafetyAnswer.objects.filter(request=request).count() == 1
+
+
+def test_answers_are_taken_while_redis_is_away(client, city, round_, settings):
+    """The rate limit and the live events live in Redis; the answer lives in the database.
+    With Redis unreachable the answer is still stored (and the page says so)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens there
+        }
+    }
+    from django.core.cache import caches
+
+    caches._settings = None  # noqa: SLF001 - reread CACHES for this test
+    request = SafetyRequest.objects.get(round=round_, staff=city.kita_staff[0])
+    try:
+        page = client.post(link_of(request), SAFE)
+    finally:
+        caches._settings = None  # noqa: SLF001
+
+    assert page.status_code == 200
+    assert SafetyAnswer.objects.filter(request=request).count() == 1
