@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import get_connection
+from django.db.models import Q
 from django.utils import timezone, translation
+
+from realtime import clock
 
 from . import channels, kinds
 from .kinds import Texts
 from .models import Notification
+from .selectors import STALE_CLAIM
 
 log = logging.getLogger(__name__)
-WRITE_BATCH = 500
+WRITE_BATCH = 25
 
 
 def _language(note: Notification) -> str:
@@ -32,13 +37,23 @@ def notification_deliver(*, notification_id: int) -> str:
 
 
 def notifications_deliver(*, notification_ids: list[int]) -> dict[int, str]:
-    """Send a batch of push/e-mail notifications, each at most once; the e-mails of a batch go
-    over one SMTP connection (30,000 in a round: one connection per message would be the
-    bottleneck). Returns the final status of each one this call sent."""
+    """Send a batch of push/e-mail notifications; the e-mails of a batch go over one SMTP
+    connection (30,000 in a round: one connection per message would be the bottleneck).
+    Returns the final status of each one this call sent.
+
+    A row is claimed (pending → sending, with a token and the time) before it is sent, so two
+    deliveries never both send it. Outcomes are written every WRITE_BATCH messages. A worker
+    killed mid-batch leaves its rows "sending": after STALE_CLAIM seconds the redelivery sweep
+    hands them out again, so nothing is lost; the few sent but not yet recorded when it died go
+    out a second time (at least once: for a safety round a second e-mail is better than none)."""
     token = secrets.token_hex(8)
+    now = clock.now()
+    stale = Q(
+        status=Notification.Status.SENDING, claimed_at__lt=now - timedelta(seconds=STALE_CLAIM)
+    )
     claimed = Notification.objects.filter(
-        pk__in=notification_ids, status=Notification.Status.PENDING
-    ).update(status=Notification.Status.SENDING, claim=token)
+        Q(status=Notification.Status.PENDING) | stale, pk__in=notification_ids
+    ).update(status=Notification.Status.SENDING, claim=token, claimed_at=now)
     if not claimed:
         return {}
     notes = list(

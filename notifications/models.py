@@ -50,6 +50,7 @@ class Notification(models.Model):
     data = models.JSONField(default=dict, blank=True)  # the kind's own details (chase, step …)
     once_key = models.CharField(max_length=100, blank=True, default="")
     claim = models.CharField(max_length=16, blank=True, default="")  # which delivery took it
+    claimed_at = models.DateTimeField(null=True, blank=True)
     # What was sent, as sent (filled when it goes out, in the recipient's language).
     title = models.CharField(max_length=200, blank=True)
     body = models.TextField(blank=True)
