@@ -54,6 +54,7 @@ def message_dict(message: Message) -> dict[str, Any]:
         "sender_post": message.sender_post_name,
         "kind": message.kind,
         "priority": message.priority,
+        "exercise": message.exercise,
         "requires_ack": message.requires_ack,
         "html": "" if deleted else render_body(message.body),
         "text": "" if deleted else message.body,  # raw text, for the sender's edit box only

@@ -287,6 +287,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": HONBU_SWEEP_SECONDS,
     },
     "safety-resend": {"task": "safety.resend_sweep_task", "schedule": HONBU_SWEEP_SECONDS},
+    # Drill injects fire within a second or two of their time (a sweep, not one task each).
+    "drills-sweep": {
+        "task": "drills.sweep_task",
+        "schedule": env.float("HONBU_DRILL_SWEEP_SECONDS", default=1.0),
+    },
     # Push/e-mail notifications whose delivery task was lost are handed out again.
     "notifications-redeliver": {
         "task": "notifications.redeliver_task",

@@ -23,7 +23,7 @@ from ..attachments import attachment_store
 from ..bulk import receipts_insert
 from ..escalation import escalation_start
 from ..events import MessageNew, MessageUpdate
-from ..models import CommandGroup, Message, MessageVersion
+from ..models import EXERCISE_MARK, CommandGroup, Message, MessageVersion
 from ..policies import policy_clean, policy_for
 from ..rendering import message_dict
 from ..tasks import instruction_alert_task
@@ -59,6 +59,7 @@ def message_send(
     reply_to_id: int | None = None,
     attachments: Sequence = (),
     escalation: dict | None = None,
+    exercise: bool = False,
 ) -> SendResult:
     """Store the message with the group's next sequence number, then broadcast after commit.
 
@@ -97,6 +98,9 @@ def message_send(
             raise ValidationError(ERR_BAD_REPLY)
         if kind == Message.Kind.MESSAGE:
             kind = Message.Kind.REPLY
+        exercise = exercise or reply_to.exercise  # a reply to an exercise is exercise too
+    if exercise and not body.startswith(EXERCISE_MARK):
+        body = f"{EXERCISE_MARK}{body}"
     staff = getattr(sender, "staff", None)
     post = selectors.posts_for_user(user=sender)
     try:
@@ -118,6 +122,7 @@ def message_send(
                 requires_ack=requires_ack,
                 reply_to=reply_to,
                 body=body,
+                exercise=exercise,
                 recipient_count=sum(not r.observer for r in recipients.values()),
             )
             MessageVersion.objects.create(
@@ -167,6 +172,8 @@ def message_edit(*, message: Message, editor: User, body: str) -> Message:
         raise ValidationError(ERR_EMPTY)
     if len(body) > MAX_BODY_LENGTH:
         raise ValidationError(ERR_TOO_LONG)
+    if message.exercise and not body.startswith(EXERCISE_MARK):
+        body = f"{EXERCISE_MARK}{body}"  # an exercise stays marked, however it is edited
     if body == message.body:
         return message
     message.version += 1
