@@ -12,8 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_lazy, gettext_noop
 
 ERR_REQUIRED = gettext_lazy("Please answer this question.")
 ERR_CHOICE = gettext_lazy("Please choose one of the answers.")
