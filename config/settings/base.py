@@ -298,6 +298,21 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": HONBU_SWEEP_SECONDS,
     },
 }
+# --- the JMA feed (safety/jma, docs/safety.md) -----------------------------------------------
+# The 気象庁防災情報XML Atom feed to poll, e.g. https://www.data.jma.go.jp/developer/xml/feed/eqvol.xml
+# (earthquakes, tsunami). Unset: no polling at all.
+HONBU_JMA_FEED_URL = env("HONBU_JMA_FEED_URL", default="")
+HONBU_JMA_POLL_SECONDS = env.float("HONBU_JMA_POLL_SECONDS", default=30.0)
+HONBU_JMA_MAX_BYTES = env.int("HONBU_JMA_MAX_BYTES", default=5 * 1024 * 1024)  # feed or report
+HONBU_JMA_TIMEOUT_SECONDS = env.float("HONBU_JMA_TIMEOUT_SECONDS", default=10.0)
+if HONBU_JMA_FEED_URL:
+    CELERY_BEAT_SCHEDULE["jma-poll"] = {
+        "task": "safety.jma_poll_task",
+        "schedule": HONBU_JMA_POLL_SECONDS,
+        # A tick that waited longer than the interval is dropped: the next one polls anyway
+        # (django-celery-beat's DatabaseScheduler spells Celery's `expires` so).
+        "options": {"expire_seconds": max(1, int(HONBU_JMA_POLL_SECONDS))},
+    }
 # Who the "unreached" report goes to besides the sender: active accounts in this unit (and its
 # sub-units). The demo city's 危機管理室 is OSK-B01; set your crisis management office's code.
 HONBU_CRISIS_OFFICE_UNIT_CODE = env("HONBU_CRISIS_OFFICE_UNIT_CODE", default="OSK-B01")
