@@ -67,13 +67,21 @@
       overlay.setAttribute("aria-live", "assertive");
       document.body.appendChild(overlay);
     }
+    if (!overlay.hidden && overlay.firstChild && overlay.dataset.exercise === "0" && m.exercise) {
+      pending += 1; // a real instruction on screen stays on top of any exercise one
+      var more = overlay.querySelector(".arrival-more") || overlay.insertBefore(el("p", "arrival-more"), overlay.querySelector(".arrival-open"));
+      more.textContent = interpolate(gettext("and %s more"), [pending]);
+      return;
+    }
     pending = overlay.hidden || !overlay.firstChild ? 0 : pending + 1;
     overlay.innerHTML = "";
     overlay.hidden = false;
     overlay.dataset.priority = m.priority;
     overlay.dataset.message = m.id;
     overlay.dataset.flag = urgent ? gettext("[URGENT]") : gettext("[IMPORTANT]");
-    var head = el("p", "arrival-head", (urgent ? gettext("Urgent instruction") : gettext("Important instruction")));
+    overlay.dataset.exercise = m.exercise ? "1" : "0";
+    var drill = m.exercise ? gettext("[DRILL]") + " " : ""; // an exercise never looks real
+    var head = el("p", "arrival-head", drill + (urgent ? gettext("Urgent instruction") : gettext("Important instruction")));
     var who = el("p", "arrival-from", m.sender_post ? m.sender_post + " " + m.sender_name : m.sender_name);
     var text = el("p", "arrival-text", firstLine(m.text));
     var open = el("a", "btn btn-block arrival-open", gettext("Open the instruction"));
