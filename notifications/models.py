@@ -39,7 +39,7 @@ class Notification(models.Model):
         Staff, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     kind = models.CharField(_("kind"), max_length=40)  # registered in kinds.py by its app
-    channel = models.CharField(max_length=6, choices=Channel.choices)
+    channel = models.CharField(max_length=20, choices=Channel.choices)  # see channels.py
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     # What it is about (an instruction, a safety round …): the timeline it belongs to.
     subject_type = models.ForeignKey(
