@@ -114,6 +114,8 @@
     if (m.sender_id === ME || m.deleted) return;
     counts[m.group] = (counts[m.group] || 0) + 1; // unread.changed corrects it once read
     var alerting = m.kind === "instruction" && (m.priority === "urgent" || m.priority === "important");
+    // The drill's control page runs the exercise: its own injects do not cover it.
+    if (m.exercise && document.querySelector("[data-quiet-exercise]")) alerting = false;
     if (alerting && m.group !== chatGroup()) show(m);
     else if (alerting && m.priority === "urgent" && navigator.vibrate) navigator.vibrate([300, 150, 300]);
     paint();
