@@ -162,6 +162,8 @@ TEMPLATES = [
                 "messaging.context_processors.unread",
                 "safety.context_processors.disaster",
             ],
+            # {{ text|plain }} on every page: person-written text without bidi controls.
+            "builtins": ["directory.templatetags.honbu_text"],
         },
     }
 ]
