@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.messages import get_messages
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import translation
@@ -265,6 +266,20 @@ def test_a_decompression_bomb_is_a_clear_400_and_stores_nothing(client, hq, medi
     assert response.status_code == 400
     assert response.json() == {"error": _t(attachments.ERR_PIXELS) % {"mp": 50}}
     _assert_nothing_stored(hq.group, media)
+
+
+def test_unstorable_text_over_http_is_a_400_and_stores_nothing(client, hq, media):
+    client.force_login(hq.ward_head)
+
+    response = _post(client, hq.group, body="避難\x00所")  # the form refuses NUL itself
+
+    assert response.status_code == 400 and response.json()["error"]
+    _assert_nothing_stored(hq.group, media)
+    with pytest.raises(ValidationError) as exc:  # and so does the service, for every caller
+        services.message_send(
+            group=hq.group, sender=hq.ward_head, body="避難\x00所", client_id=uuid.uuid4()
+        )
+    assert exc.value.messages == [str(services.ERR_TEXT)]
 
 
 def test_observer_cannot_post_over_http(client, hq, media):
