@@ -78,20 +78,37 @@ def _celery_url(url: str) -> str:
 # per process, not one per socket. Delivery is at most once either way; the database is the
 # truth and pages catch up by sequence number (docs/event-flow.md).
 # socket_timeout: redis-py 8 reads with a 5 s timeout by default, which dropped idle consumers.
+def _instance_id() -> str:
+    """Which installation this is, from its database (installations never share one): two
+    Honbus on one Redis must not hear each other. Redis pub/sub channels are shared across
+    database numbers, so the channel layer, the cache and the Celery queue all carry it."""
+    import hashlib
+
+    db = DATABASES["default"]
+    ident = f"{db.get('HOST', '')}:{db.get('PORT', '')}/{db['NAME']}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:8]
+
+
+HONBU_INSTANCE = env("HONBU_INSTANCE", default=_instance_id())
+REDIS_PREFIX = f"honbu-{HONBU_INSTANCE}"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "honbu"},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "prefix": REDIS_PREFIX,
+        },
     }
 }
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": _redis_cache_url(REDIS_URL),
-        "KEY_PREFIX": "honbu",
+        "KEY_PREFIX": REDIS_PREFIX,
     }
 }
 CELERY_BROKER_URL = _celery_url(REDIS_URL)
+CELERY_TASK_DEFAULT_QUEUE = REDIS_PREFIX  # workers consume it by default
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the task for another
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
