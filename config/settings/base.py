@@ -144,6 +144,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "directory.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -203,12 +204,23 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 ACCOUNT_SESSION_REMEMBER = None
-# Failed-login throttling: allauth counts failures per account and per IP in the shared cache.
-# The admin's login page redirects to the same view, so it is covered too.
+# Wrong passwords and codes: growing delays per (account, address), never a lock somebody else
+# can aim at an account (directory/signin.py); allauth's own per-account lock is off. The admin's
+# login page redirects to the same view, so it is covered too.
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": env("HONBU_LOGIN_FAILED_LIMIT", default="5/5m/key,30/5m/ip"),
+    "login_failed": "",
+    # Every sign-in, right or wrong, from one address: a deliberate ceiling that lets a whole
+    # headquarters sign in at once from one office network after a quake (allauth's is 30/m).
+    "login": env("HONBU_LOGIN_LIMIT", default="300/m/ip"),
     "reset_password": "20/m/ip,5/m/key",
 }
+MFA_FORMS = {
+    "authenticate": "directory.adapters.ThrottledAuthenticateForm",
+    "reauthenticate": "directory.adapters.ThrottledReauthenticateForm",
+}
+# Proxies whose X-Forwarded-For is believed (addresses or networks), e.g. nginx on the same host:
+# 127.0.0.1. Empty: the connecting address is the client.
+HONBU_TRUSTED_PROXIES = env.list("HONBU_TRUSTED_PROXIES", default=[])
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env("HONBU_MFA_ISSUER", default="Honbu")
 # Roles that must set up two-factor before using anything else (comma-separated role codes).
