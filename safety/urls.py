@@ -28,6 +28,7 @@ urlpatterns = [
         name="answer_on_behalf",
     ),
     path("safety/answer/", views_answer.my_round, name="my_round"),
-    # The personal answer link in e-mails: short, no sign-in.
-    path("s/<str:token>/", views_answer.answer_by_link, name="answer"),
+    # The personal answer link in e-mails: short, no sign-in. Anything under /s/ that is not
+    # a link (a mangled copy with slashes in it) gets the page saying the link does not work.
+    path("s/<path:token>/", views_answer.answer_by_link, name="answer"),
 ]
