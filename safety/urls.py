@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import views, views_answer, views_assembly, views_round
+from . import views, views_answer, views_assembly, views_records, views_round
 
 app_name = "safety"
 
@@ -46,6 +46,11 @@ urlpatterns = [
         "safety/rounds/<int:round_id>/arrived/",
         views_assembly.arrived_in_app,
         name="arrived_in_app",
+    ),
+    re_path(
+        r"^safety/rounds/(?P<round_id>[0-9]+)/export\.(?P<fmt>csv|xlsx)$",
+        views_records.round_export,
+        name="round_export",
     ),
     path("safety/answer/", views_answer.my_round, name="my_round"),
     # The personal answer link in e-mails: short, no sign-in. Anything under /s/ that is not
