@@ -52,6 +52,7 @@ urlpatterns = [
         views_records.round_export,
         name="round_export",
     ),
+    path("safety/contact/", views_records.contact_settings, name="contact"),
     path("safety/answer/", views_answer.my_round, name="my_round"),
     # The personal answer link in e-mails: short, no sign-in. Anything under /s/ that is not
     # a link (a mangled copy with slashes in it) gets the page saying the link does not work.

@@ -1,21 +1,26 @@
 """A round's answers and totals as CSV or Excel (headquarters; private contacts for
-administrators only; every export audited)."""
+administrators only; every export audited), and the page where staff set their own private
+e-mail for safety confirmation."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
 from asgiref.sync import sync_to_async
-from django.core.exceptions import PermissionDenied
+from django import forms
+from django.contrib import messages as flash
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from directory.services import audit_record
 
-from . import exports, selectors
-from .models import SafetyRound
+from . import contacts, exports, selectors
+from .models import SafetyContact, SafetyRound
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LINES_PER_CHUNK = 500
@@ -70,3 +75,43 @@ def round_export(request: HttpRequest, round_id: int, fmt: str) -> HttpResponse:
         )
     response["Content-Disposition"] = f'attachment; filename="safety-{round_.pk}-{stamp}.{fmt}"'
     return response
+
+
+class ContactForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Private e-mail"),
+        required=False,
+        max_length=contacts.EMAIL_MAX,
+        help_text=_("Leave empty to remove it."),
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+def contact_settings(request: HttpRequest) -> HttpResponse:
+    """The person's own private e-mail for safety confirmation (only they and administrators
+    see it)."""
+    staff = getattr(request.user, "staff", None)
+    if staff is None:
+        return render(request, "safety/contact.html", {"no_staff": True}, status=404)
+    current = SafetyContact.objects.filter(staff=staff).first()
+    form = ContactForm(request.POST or None, initial={"email": current.email if current else ""})
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = contacts.contact_set(
+                staff=staff, email=form.cleaned_data["email"], actor=request.user
+            )
+        except ValidationError as exc:
+            form.add_error("email", exc.message_dict.get("email", exc.messages))
+        else:
+            flash.success(
+                request,
+                gettext("Your private e-mail is saved.")
+                if saved
+                else gettext("Your private e-mail is removed."),
+            )
+            return redirect("safety:contact")
+    return render(request, "safety/contact.html", {"form": form, "current": current})
