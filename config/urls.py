@@ -35,6 +35,7 @@ urlpatterns = [
     path("messages/", include("messaging.urls")),
     path("notifications/", include("notifications.urls")),
     path("", include("safety.urls")),
+    path("drills/", include("drills.urls")),
     # Where notification settings and banners lived before the notifications app (links in
     # e-mails and push notifications already sent).
     path("messages/notifications/", RedirectView.as_view(url="/notifications/", permanent=True)),

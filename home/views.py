@@ -8,6 +8,7 @@ from django.shortcuts import render
 
 from directory import selectors as directory_selectors
 from messaging import selectors as messaging_selectors
+from safety import selectors as safety_selectors
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -21,5 +22,10 @@ def home(request: HttpRequest) -> HttpResponse:
             "waiting": messaging_selectors.user_waiting_instructions(user=request.user),
             "stand_ins": messaging_selectors.user_stand_ins(user=request.user),
             "open_instructions": messaging_selectors.user_open_instructions(user=request.user),
+            "safety_mine": safety_selectors.user_open_requests(user=request.user),
+            "safety_rounds": safety_selectors.open_rounds()
+            if safety_selectors.user_can_see_totals(user=request.user)
+            else [],
+            "can_declare": safety_selectors.user_can_declare(user=request.user),
         },
     )

@@ -12,7 +12,7 @@ from notifications.models import Notification
 from realtime.events import channel_group, send_events_on_commit
 
 from .events import MembershipChanged
-from .models import Chase, GroupMembership, Message, StandIn
+from .models import EXERCISE_MARK, Chase, GroupMembership, Message, StandIn
 
 KIND_REMINDER = "reminder"  # you are being chased for an instruction
 KIND_ESCALATION = "escalation"  # an instruction was handed to you as a post's deputy
@@ -41,6 +41,11 @@ def _message(note: Notification) -> Message:
     return Message.objects.get(pk=note.subject_id)
 
 
+def _marked(message: Message, title: str) -> str:
+    """Exercise traffic says so first, on every channel (push, e-mail, banner)."""
+    return f"{EXERCISE_MARK}{title}" if message.exercise else title
+
+
 def _excerpt(message: Message) -> str:
     return f"{message.sender_name}: {(message.body or '')[:80]}"
 
@@ -60,13 +65,17 @@ def instruction_texts(note: Notification) -> kinds.Texts:
     else:
         title = _("Important instruction from %(sender)s") % {"sender": message.sender_name}
     first_line = (message.body or "").strip().splitlines()[0:1]
-    return kinds.Texts(title, (first_line[0] if first_line else "")[:120], _in_group(message))
+    return kinds.Texts(
+        _marked(message, title), (first_line[0] if first_line else "")[:120], _in_group(message)
+    )
 
 
 def reminder_texts(note: Notification) -> kinds.Texts:
     message = _message(note)
     return kinds.Texts(
-        _("Reminder: please respond to this instruction"), _excerpt(message), _in_group(message)
+        _marked(message, _("Reminder: please respond to this instruction")),
+        _excerpt(message),
+        _in_group(message),
     )
 
 
@@ -79,14 +88,16 @@ def escalation_texts(note: Notification) -> kinds.Texts:
         reverse("messaging:standin_detail", args=[stand_in.pk]) if stand_in else _in_group(message)
     )
     return kinds.Texts(
-        _("Standing in for %(holder)s") % {"holder": holder}, _excerpt(message), link
+        _marked(message, _("Standing in for %(holder)s") % {"holder": holder}),
+        _excerpt(message),
+        link,
     )
 
 
 def unreached_texts(note: Notification) -> kinds.Texts:
     message = _message(note)
     return kinds.Texts(
-        _("Still unreached: %(names)s") % {"names": note.detail[:120]},
+        _marked(message, _("Still unreached: %(names)s") % {"names": note.detail[:120]}),
         _excerpt(message),
         reverse("messaging:message_receipts", args=[message.pk]),
     )

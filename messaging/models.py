@@ -13,6 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from directory.models import OrgUnit, Post, Staff
 
+EXERCISE_MARK = "【訓練】"  # every exercise message says so in its own text
+
 
 class CommandGroup(models.Model):
     class Kind(models.TextChoices):
@@ -133,6 +135,9 @@ class Message(models.Model):
     recipient_count = models.PositiveIntegerField(default=0)
     # The escalation policy in force for this instruction (copied at send; null: not chased).
     escalation = models.JSONField(null=True, blank=True)
+    # Part of an exercise (訓練): its text starts with 【訓練】, pages show it apart, and the
+    # chronology can leave exercise traffic out or export it on its own.
+    exercise = models.BooleanField(_("exercise"), default=False)
     # When the sender and the crisis office were told who stayed unreached (at most once).
     unreached_reported_at = models.DateTimeField(null=True, blank=True)
     # Reminders, hand-overs and reports about this instruction (part of its public record).

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -24,6 +25,17 @@ from .vapid import vapid_keys
 log = logging.getLogger(__name__)
 
 Outcome = tuple[str, str]  # (Notification.Status, detail)
+# The SMTP connection a delivery batch shares (delivery.py); None: one connection per message.
+smtp_connection: ContextVar = ContextVar("smtp_connection", default=None)
+
+
+def batch_connection():
+    """The batch's mail connection, opened on first use and kept open (a backend closes a
+    connection it opened itself after each send); None outside a batch."""
+    connection = smtp_connection.get()
+    if connection is not None:
+        connection.open()  # no-op when already open
+    return connection
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,7 @@ def _email(note: Notification, texts: Texts) -> Outcome:
         message=f"{texts.body}\n\n{link}\n",
         from_email=None,
         recipient_list=[address],
+        connection=batch_connection(),
     )
     return Notification.Status.SENT, address
 

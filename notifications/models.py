@@ -39,7 +39,7 @@ class Notification(models.Model):
         Staff, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     kind = models.CharField(_("kind"), max_length=40)  # registered in kinds.py by its app
-    channel = models.CharField(max_length=6, choices=Channel.choices)
+    channel = models.CharField(max_length=20, choices=Channel.choices)  # see channels.py
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     # What it is about (an instruction, a safety round …): the timeline it belongs to.
     subject_type = models.ForeignKey(
@@ -49,6 +49,8 @@ class Notification(models.Model):
     subject = GenericForeignKey("subject_type", "subject_id")
     data = models.JSONField(default=dict, blank=True)  # the kind's own details (chase, step …)
     once_key = models.CharField(max_length=100, blank=True, default="")
+    claim = models.CharField(max_length=16, blank=True, default="")  # which delivery took it
+    claimed_at = models.DateTimeField(null=True, blank=True)
     # What was sent, as sent (filled when it goes out, in the recipient's language).
     title = models.CharField(max_length=200, blank=True)
     body = models.TextField(blank=True)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db.models import Q
+
 from directory.models import User
 from realtime import clock
 
 from .models import Notification, NotificationSettings, PushSubscription
+
+STALE_CLAIM = 300  # seconds: a claim this old belongs to a delivery that died
 
 
 def channels_for(user_ids: set[int], *, urgent: bool = False) -> dict[int, list[str]]:
@@ -29,14 +33,18 @@ def channels_for(user_ids: set[int], *, urgent: bool = False) -> dict[int, list[
 
 
 def notifications_stale_pending(*, older_than: float = 60, limit: int = 1000) -> list[int]:
-    """Push/e-mail rows still pending a while after they were written: their delivery task was
-    never enqueued (the worker died between the sender's commit and the enqueue, or Redis was
-    away). The sweep hands them out again; the claim in notification_deliver keeps it once."""
-    cutoff = clock.now() - timedelta(seconds=older_than)
+    """Push/e-mail rows still pending a while after they were written (their delivery task
+    was never enqueued: the worker died between the sender's commit and the enqueue, or Redis
+    was away), and rows a dead delivery had claimed (delivery.STALE_CLAIM). The sweep hands
+    them out again; the claim in notifications_deliver keeps two deliveries apart."""
+    now = clock.now()
+    lost = Q(status=Notification.Status.PENDING, created_at__lt=now - timedelta(seconds=older_than))
+    dead = Q(
+        status=Notification.Status.SENDING,
+        claimed_at__lt=now - timedelta(seconds=STALE_CLAIM),
+    )
     return list(
-        Notification.objects.filter(status=Notification.Status.PENDING, created_at__lt=cutoff)
-        .order_by("id")
-        .values_list("id", flat=True)[:limit]
+        Notification.objects.filter(lost | dead).order_by("id").values_list("id", flat=True)[:limit]
     )
 
 

@@ -1,7 +1,8 @@
 """Django admin for disaster mode and safety confirmation. Writes go through the services
 (configuration.py, contacts.py), audited; incidents and rounds are public records, shown read
 only with links to their pages; private contacts are for administrators only, with a bulk
-import page (all or nothing, every bad row named)."""
+import page (all or nothing, every bad row named). The JMA feed's rule, codes and reports live
+in safety/jma/admin.py (imported at the end)."""
 
 from __future__ import annotations
 
@@ -325,3 +326,6 @@ class SafetyContactAdmin(admin.ModelAdmin):
             context,
             status=400 if errors else 200,
         )
+
+
+from .jma import admin as jma_admin  # noqa: E402,F401  (registers the JMA models)

@@ -82,7 +82,9 @@ def _store(
             SafetyChanged(round=round_.pk), groups=[channel_group("sround", round_.pk)]
         )
         if round_.hq_message_id:
-            transaction.on_commit(lambda: _acknowledge_hq(request.pk, round_.hq_message_id))
+            transaction.on_commit(
+                lambda: _acknowledge_hq(request.pk, round_.hq_message_id), robust=True
+            )
     return answer
 
 

@@ -13,6 +13,7 @@ class SafetyConfig(AppConfig):
         from realtime import registry
 
         from . import notices, sockets
+        from .jma import notices as jma_notices
 
         registry.channel_kind("all", relayed=True)  # every socket: incident.changed
         registry.channel_kind("sround")  # screens watching a round's live totals
@@ -24,3 +25,4 @@ class SafetyConfig(AppConfig):
             )
         )
         notices.register()
+        jma_notices.register()  # safety_proposal: "declare disaster mode?" (the JMA feed)

@@ -23,7 +23,7 @@ from messaging.models import Message
 from realtime import clock
 from realtime.events import channel_group, send_event_on_commit
 
-from . import selectors
+from . import hooks, selectors
 from .events import IncidentChanged
 from .models import Incident, IncidentEntry, IncidentLevel
 
@@ -138,6 +138,8 @@ def incident_declare(
     incident.save(update_fields=["declaration"])
     audit_record(actor=actor, action="incident.declare", target=incident, data={"title": title})
     _changed(incident)
+    if not is_drill:
+        hooks.incident_declared(incident)  # a running drill stops or pauses at once
     return incident
 
 

@@ -301,3 +301,7 @@ class SafetyContact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.staff_id}"
+
+
+# The JMA feed's rule, codes and records (safety/jma/models.py), models of this app too.
+from .jma.models import JmaArea, JmaFeed, JmaReport, JmaRule, JmaStep  # noqa: E402, F401

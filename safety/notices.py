@@ -53,6 +53,7 @@ def _private_email(note: Notification, texts: kinds.Texts) -> tuple[str, str]:
         subject=f"[{settings.HONBU_SITE_NAME}] {texts.title}",
         body=f"{texts.body}\n\n{link}\n",
         to=[contact.email],
+        connection=channels.batch_connection(),
     ).send()
     return Notification.Status.SENT, contact.email
 

@@ -14,7 +14,14 @@ from django.db.models.fields.json import KeyTextTransform
 from directory.models import OrgUnit, Post, Staff, User
 from messaging.models import CommandGroup
 
-from .models import AssemblyPlace, Incident, SafetyRequest, SafetyRound, SafetySettings
+from .models import (
+    AssemblyPlace,
+    Incident,
+    SafetyAnswer,
+    SafetyRequest,
+    SafetyRound,
+    SafetySettings,
+)
 from .questions import CHOICE, question_list
 
 TOTALS_CACHE_SECONDS = 1  # live totals are computed at most once a second per round
@@ -332,3 +339,51 @@ def round_unanswered(
         Unanswered(rid, sid, f"{fam} {giv}", unit_name, email, mobile, private or "", resends)
         for rid, sid, fam, giv, unit_name, email, mobile, private, resends in rows
     ], count
+
+
+@dataclass
+class RecentAnswer:
+    name: str
+    unit: str
+    at: object
+    via: str
+    via_label: str
+    entered_by: str
+    note: str
+
+
+def round_recent_answers(*, round_: SafetyRound, unit: OrgUnit | None = None, limit: int = 20):
+    """The newest answers (own and on behalf, every version), for the headquarters screen."""
+    qs = SafetyAnswer.objects.filter(round=round_)
+    if unit is not None:
+        qs = qs.filter(request__unit__path__startswith=unit.path)
+    rows = qs.select_related("request__staff", "request__unit", "entered_by__staff").order_by(
+        "-at", "-id"
+    )[:limit]
+    return [
+        RecentAnswer(
+            a.request.staff.full_name,
+            a.request.unit.name,
+            a.at,
+            a.via,
+            a.get_via_display(),
+            a.entered_by.display_name() if a.entered_by_id else "",
+            a.note,
+        )
+        for a in rows
+    ]
+
+
+def user_open_requests(*, user: User) -> list[SafetyRequest]:
+    """Open rounds that asked this person (Home: answer, or update the answer)."""
+    if not _active(user):
+        return []
+    return list(
+        SafetyRequest.objects.filter(staff__user=user, round__status=SafetyRound.Status.OPEN)
+        .select_related("round")
+        .order_by("-round__started_at")[:3]
+    )
+
+
+def open_rounds() -> list[SafetyRound]:
+    return list(SafetyRound.objects.filter(status=SafetyRound.Status.OPEN).order_by("-started_at"))

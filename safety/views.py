@@ -141,9 +141,12 @@ def incident_chronology(request: HttpRequest, incident_id: int, fmt: str = "") -
         data={"format": fmt or "page"},
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    exercise = request.GET.get("exercise", "all")  # exclude: leave drills out; only: drills
+    exercise = exercise if exercise in ("all", "exclude", "only") else "all"
     if fmt == "csv":
         response = StreamingHttpResponse(
-            chronology.chronology_csv(incident=incident), content_type="text/csv; charset=utf-8"
+            chronology.chronology_csv(incident=incident, exercise=exercise),
+            content_type="text/csv; charset=utf-8",
         )
     elif fmt == "json":
         response = HttpResponse(
@@ -152,7 +155,9 @@ def incident_chronology(request: HttpRequest, incident_id: int, fmt: str = "") -
                     "incident": {"id": incident.pk, "title": incident.title},
                     "exported_at": timezone.localtime().isoformat(),
                     "exported_by": request.user.get_username(),
-                    "entries": list(chronology.chronology_entries(incident=incident)),
+                    "entries": list(
+                        chronology.chronology_entries(incident=incident, exercise=exercise)
+                    ),
                 },
                 ensure_ascii=False,
                 indent=1,
@@ -160,7 +165,9 @@ def incident_chronology(request: HttpRequest, incident_id: int, fmt: str = "") -
             content_type="application/json; charset=utf-8",
         )
     else:
-        entries = list(chronology.chronology_entries(incident=incident, limit=2000))
+        entries = list(
+            chronology.chronology_entries(incident=incident, limit=2000, exercise=exercise)
+        )
         return render(request, "safety/chronology.html", {"incident": incident, "entries": entries})
     response["Content-Disposition"] = f'attachment; filename="incident-{incident.pk}-{stamp}.{fmt}"'
     return response

@@ -66,6 +66,7 @@ def round_detail(request: HttpRequest, round_id: int) -> HttpResponse:
         "scope": scope,
         "answer_counts": _answer_counts(round_, scope),
         "unanswered": unanswered,
+        "recent": selectors.round_recent_answers(round_=round_, unit=unit),
         "unanswered_count": unanswered_count,
         "page": page,
         "pages": max(1, (unanswered_count + PAGE - 1) // PAGE),

@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from directory.models import User
-from tests import push
+from tests import push, smtp
 from tests.factories import StaffFactory, UserFactory
 
 
@@ -49,6 +49,19 @@ def push_service(monkeypatch):
 def vapid(settings):
     """The server's VAPID key, given as HONBU_VAPID_PRIVATE_KEY."""
     yield from push.vapid_key(settings)
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server on 127.0.0.1 receiving what Django's SMTP backend sends."""
+    controller, sink, port = smtp.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    sink.port = port
+    yield sink
+    controller.stop()
 
 
 @pytest.fixture

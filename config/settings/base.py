@@ -78,20 +78,37 @@ def _celery_url(url: str) -> str:
 # per process, not one per socket. Delivery is at most once either way; the database is the
 # truth and pages catch up by sequence number (docs/event-flow.md).
 # socket_timeout: redis-py 8 reads with a 5 s timeout by default, which dropped idle consumers.
+def _instance_id() -> str:
+    """Which installation this is, from its database (installations never share one): two
+    Honbus on one Redis must not hear each other. Redis pub/sub channels are shared across
+    database numbers, so the channel layer, the cache and the Celery queue all carry it."""
+    import hashlib
+
+    db = DATABASES["default"]
+    ident = f"{db.get('HOST', '')}:{db.get('PORT', '')}/{db['NAME']}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:8]
+
+
+HONBU_INSTANCE = env("HONBU_INSTANCE", default=_instance_id())
+REDIS_PREFIX = f"honbu-{HONBU_INSTANCE}"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "honbu"},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "prefix": REDIS_PREFIX,
+        },
     }
 }
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": _redis_cache_url(REDIS_URL),
-        "KEY_PREFIX": "honbu",
+        "KEY_PREFIX": REDIS_PREFIX,
     }
 }
 CELERY_BROKER_URL = _celery_url(REDIS_URL)
+CELERY_TASK_DEFAULT_QUEUE = REDIS_PREFIX  # workers consume it by default
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the task for another
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -127,6 +144,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "directory.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -162,6 +180,8 @@ TEMPLATES = [
                 "messaging.context_processors.unread",
                 "safety.context_processors.disaster",
             ],
+            # {{ text|plain }} on every page: person-written text without bidi controls.
+            "builtins": ["directory.templatetags.honbu_text"],
         },
     }
 ]
@@ -184,12 +204,23 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 ACCOUNT_SESSION_REMEMBER = None
-# Failed-login throttling: allauth counts failures per account and per IP in the shared cache.
-# The admin's login page redirects to the same view, so it is covered too.
+# Wrong passwords and codes: growing delays per (account, address), never a lock somebody else
+# can aim at an account (directory/signin.py); allauth's own per-account lock is off. The admin's
+# login page redirects to the same view, so it is covered too.
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": env("HONBU_LOGIN_FAILED_LIMIT", default="5/5m/key,30/5m/ip"),
+    "login_failed": "",
+    # Every sign-in, right or wrong, from one address: a deliberate ceiling that lets a whole
+    # headquarters sign in at once from one office network after a quake (allauth's is 30/m).
+    "login": env("HONBU_LOGIN_LIMIT", default="300/m/ip"),
     "reset_password": "20/m/ip,5/m/key",
 }
+MFA_FORMS = {
+    "authenticate": "directory.adapters.ThrottledAuthenticateForm",
+    "reauthenticate": "directory.adapters.ThrottledReauthenticateForm",
+}
+# Proxies whose X-Forwarded-For is believed (addresses or networks), e.g. nginx on the same host:
+# 127.0.0.1. Empty: the connecting address is the client.
+HONBU_TRUSTED_PROXIES = env.list("HONBU_TRUSTED_PROXIES", default=[])
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env("HONBU_MFA_ISSUER", default="Honbu")
 # Roles that must set up two-factor before using anything else (comma-separated role codes).
@@ -287,12 +318,32 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": HONBU_SWEEP_SECONDS,
     },
     "safety-resend": {"task": "safety.resend_sweep_task", "schedule": HONBU_SWEEP_SECONDS},
+    # Drill injects fire within a second or two of their time (a sweep, not one task each).
+    "drills-sweep": {
+        "task": "drills.sweep_task",
+        "schedule": env.float("HONBU_DRILL_SWEEP_SECONDS", default=1.0),
+    },
     # Push/e-mail notifications whose delivery task was lost are handed out again.
     "notifications-redeliver": {
         "task": "notifications.redeliver_task",
         "schedule": HONBU_SWEEP_SECONDS,
     },
 }
+# --- the JMA feed (safety/jma, docs/safety.md) -----------------------------------------------
+# The 気象庁防災情報XML Atom feed to poll, e.g. https://www.data.jma.go.jp/developer/xml/feed/eqvol.xml
+# (earthquakes, tsunami). Unset: no polling at all.
+HONBU_JMA_FEED_URL = env("HONBU_JMA_FEED_URL", default="")
+HONBU_JMA_POLL_SECONDS = env.float("HONBU_JMA_POLL_SECONDS", default=30.0)
+HONBU_JMA_MAX_BYTES = env.int("HONBU_JMA_MAX_BYTES", default=5 * 1024 * 1024)  # feed or report
+HONBU_JMA_TIMEOUT_SECONDS = env.float("HONBU_JMA_TIMEOUT_SECONDS", default=10.0)
+if HONBU_JMA_FEED_URL:
+    CELERY_BEAT_SCHEDULE["jma-poll"] = {
+        "task": "safety.jma_poll_task",
+        "schedule": HONBU_JMA_POLL_SECONDS,
+        # A tick that waited longer than the interval is dropped: the next one polls anyway
+        # (django-celery-beat's DatabaseScheduler spells Celery's `expires` so).
+        "options": {"expire_seconds": max(1, int(HONBU_JMA_POLL_SECONDS))},
+    }
 # Who the "unreached" report goes to besides the sender: active accounts in this unit (and its
 # sub-units). The demo city's 危機管理室 is OSK-B01; set your crisis management office's code.
 HONBU_CRISIS_OFFICE_UNIT_CODE = env("HONBU_CRISIS_OFFICE_UNIT_CODE", default="OSK-B01")

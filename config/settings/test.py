@@ -13,11 +13,12 @@ DEBUG = False
 ALLOWED_HOSTS = ["*"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-CACHES["default"]["KEY_PREFIX"] = "honbu-test"  # noqa: F405
-CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "honbu-test"  # noqa: F405
-# One Celery queue per test run: the workers a run starts inherit the name, and a worker left
-# behind by another run (or another developer's run on the same Redis) can never take its tasks.
+# One name per test run, inherited by the servers and workers it starts: the channel layer, the
+# cache and the Celery queue of a run never meet another run's (or a worker left behind by one)
+# on the same Redis.
 os.environ.setdefault("HONBU_TEST_QUEUE", f"honbu-test-{os.getpid()}")
+CACHES["default"]["KEY_PREFIX"] = os.environ["HONBU_TEST_QUEUE"]  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = os.environ["HONBU_TEST_QUEUE"]  # noqa: F405
 CELERY_TASK_DEFAULT_QUEUE = os.environ["HONBU_TEST_QUEUE"]
 
 # Browser tests that need websockets serve the test database from a Daphne subprocess
@@ -43,3 +44,10 @@ HONBU_CLOCK_CONTROLLABLE = True  # realtime/clock.py: tests move "now" for the w
 # Consumers run database work on a thread pool; persistent connections there would outlive the
 # tests and stop PostgreSQL from dropping the test database.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# A test that runs a real Celery worker and a real SMTP server (aiosmtpd) on 127.0.0.1 tells the
+# worker where to send: HONBU_TEST_SMTP_PORT (tests/browser/test_safety_phone.py).
+if os.environ.get("HONBU_TEST_SMTP_PORT"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST, EMAIL_PORT = "127.0.0.1", int(os.environ["HONBU_TEST_SMTP_PORT"])
+    EMAIL_USE_TLS = EMAIL_USE_SSL = False
+    EMAIL_HOST_USER = EMAIL_HOST_PASSWORD = ""

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from directory.models import User
 from realtime.events import channel_group, send_event_on_commit
+from realtime.frames import text_ok
 
 from .. import selectors
 from ..alerts import instruction_alerts
@@ -23,7 +24,7 @@ from ..attachments import attachment_store
 from ..bulk import receipts_insert
 from ..escalation import escalation_start
 from ..events import MessageNew, MessageUpdate
-from ..models import CommandGroup, Message, MessageVersion
+from ..models import EXERCISE_MARK, CommandGroup, Message, MessageVersion
 from ..policies import policy_clean, policy_for
 from ..rendering import message_dict
 from ..tasks import instruction_alert_task
@@ -39,6 +40,7 @@ ERR_BAD_REPLY = _("The message you are replying to is not in this group.")
 ERR_NOT_SENDER = _("Only the sender can change a message.")
 ERR_EDIT_WINDOW = _("The time for changing this message has passed.")
 ERR_DELETED = _("This message has been deleted.")
+ERR_TEXT = _("The text contains characters that cannot be stored (a NUL or a broken character).")
 
 
 @dataclass
@@ -59,6 +61,7 @@ def message_send(
     reply_to_id: int | None = None,
     attachments: Sequence = (),
     escalation: dict | None = None,
+    exercise: bool = False,
 ) -> SendResult:
     """Store the message with the group's next sequence number, then broadcast after commit.
 
@@ -76,6 +79,8 @@ def message_send(
     if kind == Message.Kind.INSTRUCTION and not selectors.role_can_instruct(role):
         raise PermissionDenied(ERR_NOT_COMMANDER)
     body = (body or "").strip()
+    if not text_ok(body):
+        raise ValidationError(ERR_TEXT)
     if not body and not attachments:
         raise ValidationError(ERR_EMPTY)
     if len(body) > MAX_BODY_LENGTH:
@@ -97,6 +102,9 @@ def message_send(
             raise ValidationError(ERR_BAD_REPLY)
         if kind == Message.Kind.MESSAGE:
             kind = Message.Kind.REPLY
+        exercise = exercise or reply_to.exercise  # a reply to an exercise is exercise too
+    if exercise and not body.startswith(EXERCISE_MARK):
+        body = f"{EXERCISE_MARK}{body}"
     staff = getattr(sender, "staff", None)
     post = selectors.posts_for_user(user=sender)
     try:
@@ -118,6 +126,7 @@ def message_send(
                 requires_ack=requires_ack,
                 reply_to=reply_to,
                 body=body,
+                exercise=exercise,
                 recipient_count=sum(not r.observer for r in recipients.values()),
             )
             MessageVersion.objects.create(
@@ -163,10 +172,14 @@ def message_edit(*, message: Message, editor: User, body: str) -> Message:
     message = Message.objects.select_for_update().get(pk=message.pk)
     _check_change(message, editor)
     body = (body or "").strip()
+    if not text_ok(body):
+        raise ValidationError(ERR_TEXT)
     if not body:
         raise ValidationError(ERR_EMPTY)
     if len(body) > MAX_BODY_LENGTH:
         raise ValidationError(ERR_TOO_LONG)
+    if message.exercise and not body.startswith(EXERCISE_MARK):
+        body = f"{EXERCISE_MARK}{body}"  # an exercise stays marked, however it is edited
     if body == message.body:
         return message
     message.version += 1

@@ -48,8 +48,9 @@
     });
   }
 
+  var BIDI = /[\u202a-\u202e\u2066-\u2069]/g; // the server's rule: no reordering on screen
   function firstLine(text) {
-    var line = (text || "").split("\n").filter(function (l) { return l.trim(); })[0] || "";
+    var line = (text || "").replace(BIDI, "").split("\n").filter(function (l) { return l.trim(); })[0] || "";
     return line.length > 120 ? line.slice(0, 119) + "…" : line;
   }
   function el(tag, cls, text) {
@@ -67,13 +68,21 @@
       overlay.setAttribute("aria-live", "assertive");
       document.body.appendChild(overlay);
     }
+    if (!overlay.hidden && overlay.firstChild && overlay.dataset.exercise === "0" && m.exercise) {
+      pending += 1; // a real instruction on screen stays on top of any exercise one
+      var more = overlay.querySelector(".arrival-more") || overlay.insertBefore(el("p", "arrival-more"), overlay.querySelector(".arrival-open"));
+      more.textContent = interpolate(gettext("and %s more"), [pending]);
+      return;
+    }
     pending = overlay.hidden || !overlay.firstChild ? 0 : pending + 1;
     overlay.innerHTML = "";
     overlay.hidden = false;
     overlay.dataset.priority = m.priority;
     overlay.dataset.message = m.id;
     overlay.dataset.flag = urgent ? gettext("[URGENT]") : gettext("[IMPORTANT]");
-    var head = el("p", "arrival-head", (urgent ? gettext("Urgent instruction") : gettext("Important instruction")));
+    overlay.dataset.exercise = m.exercise ? "1" : "0";
+    var drill = m.exercise ? gettext("[DRILL]") + " " : ""; // an exercise never looks real
+    var head = el("p", "arrival-head", drill + (urgent ? gettext("Urgent instruction") : gettext("Important instruction")));
     var who = el("p", "arrival-from", m.sender_post ? m.sender_post + " " + m.sender_name : m.sender_name);
     var text = el("p", "arrival-text", firstLine(m.text));
     var open = el("a", "btn btn-block arrival-open", gettext("Open the instruction"));
@@ -106,6 +115,8 @@
     if (m.sender_id === ME || m.deleted) return;
     counts[m.group] = (counts[m.group] || 0) + 1; // unread.changed corrects it once read
     var alerting = m.kind === "instruction" && (m.priority === "urgent" || m.priority === "important");
+    // The drill's control page runs the exercise: its own injects do not cover it.
+    if (m.exercise && document.querySelector("[data-quiet-exercise]")) alerting = false;
     if (alerting && m.group !== chatGroup()) show(m);
     else if (alerting && m.priority === "urgent" && navigator.vibrate) navigator.vibrate([300, 150, 300]);
     paint();

@@ -97,7 +97,7 @@
     var li = document.getElementById("msg-" + m.seq) || el("li");
     li.id = "msg-" + m.seq;
     li.dataset.seq = m.seq; li.dataset.id = m.id;
-    li.className = "msg" + (m.sender_id === ME ? " mine" : "") + (m.kind === "instruction" ? " instruction prio-" + m.priority : "") + (m.deleted ? " deleted" : "");
+    li.className = "msg" + (m.sender_id === ME ? " mine" : "") + (m.kind === "instruction" ? " instruction prio-" + m.priority : "") + (m.deleted ? " deleted" : "") + (m.exercise ? " exercise" : "");
     li.innerHTML = "";
     var head = el("div", "msg-head");
     if (m.kind === "instruction") {

@@ -24,7 +24,9 @@ window.interpolate = window.interpolate || function (s, a) { return s.replace(/%
     var status = document.getElementById("search-status");
     if (!input || !results) return;
     var endpoint = new URL(form.dataset.liveSearch, location.href);
-    var shown = input.value.trim(); // the query whose results are on screen
+    // The query whose results the server rendered: whatever was typed before this script ran
+    // (a slow phone) is searched at once below, not lost.
+    var shown = input.defaultValue.trim();
     var timer = null, seq = 0, controller = null, failed = false;
 
     function setStatus(text, isError) {
@@ -86,6 +88,7 @@ window.interpolate = window.interpolate || function (s, a) { return s.replace(/%
     });
     window.addEventListener("online", function () { if (failed) run(true); });
     window.addEventListener("pageshow", function () { if (input.value.trim() !== shown) later(); });
+    if (input.value.trim() !== shown) later();
   }
 
   window.addEventListener("online", showConn);

@@ -30,13 +30,19 @@ class City:
     kita_staff: list[Staff] = field(default_factory=list)  # no accounts
     chuo_staff: list[Staff] = field(default_factory=list)
 
+    # The levels come from a data migration; a transactional test's flush removes them, so
+    # the fixture makes sure they are there (as the migration would).
     @property
     def emergency(self) -> IncidentLevel:
-        return IncidentLevel.objects.get(code="emergency")
+        return IncidentLevel.objects.get_or_create(
+            code="emergency", defaults={"name": "非常体制", "order": 2}
+        )[0]
 
     @property
     def alert(self) -> IncidentLevel:
-        return IncidentLevel.objects.get(code="alert")
+        return IncidentLevel.objects.get_or_create(
+            code="alert", defaults={"name": "警戒体制", "order": 1}
+        )[0]
 
 
 def _person(unit, role=User.Role.STAFF, **kw) -> User:
@@ -88,3 +94,35 @@ def city(db, settings) -> City:
 
 
 SAFE = {"self": "safe", "family": "safe", "home": "ok", "attend": "yes", "place": "own"}
+
+
+# --- the JMA feed ---------------------------------------------------------------------------
+@pytest.fixture
+def jma_server():
+    """The fixture feed and reports from a real HTTP server on 127.0.0.1 (jma_server.py)."""
+    from tests.safety.jma_server import JmaServer
+
+    server = JmaServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def jma_rule(city):
+    """The rule for the test city, filled in as the admin's "fill in 大阪市" does: 大阪北区
+    2712700 → 北区, 大阪中央区 2712800 → 中央区, 大阪府北部 520 → the whole city, the tsunami
+    forecast area 大阪府 510. The fixtures are dated 2024, so no age limit."""
+    from safety.jma import selectors, services
+
+    rule = selectors.jma_rule()
+    rule.max_age_minutes = 0
+    rule.save()
+    services.jma_areas_fill_osaka(rule=rule, city=city.root, actor=None)
+    return rule
+
+
+@pytest.fixture
+def jma(jma_server, jma_rule, settings):
+    """The poller pointed at the local feed."""
+    settings.HONBU_JMA_FEED_URL = jma_server.feed_url
+    return jma_server

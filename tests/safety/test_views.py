@@ -78,7 +78,7 @@ def test_a_wrong_link_gets_a_clear_page_and_changes_nothing(client, city, round_
     elif how == "revoked":
         rounds.request_revoke(request=request, actor=city.mayor)
     elif how == "garbage":
-        token = "../../etc/passwd"
+        token = "%27%3B--not-a-token"
     else:
         token = f"99999.{token.split('.')[1]}"
     url = f"/s/{token}/"
@@ -213,3 +213,45 @@ def test_the_chronology_export_is_for_administrators_and_formula_safe(
     assert '"comment": "=HYPERLINK' in answer_row[6]  # inside JSON: not at the cell's start
     assert not any(cell.startswith("=") for row in rows for cell in row)
     assert AuditEntry.objects.filter(action="incident.chronology_export").count() == 1
+
+
+def test_the_answer_form_passes_csrf_from_a_phone_with_no_session(city, round_):
+    """The page must not send "Origin: null" (a no-referrer policy does), or Django's CSRF
+    check refuses the answer: the referrer policy keeps the link on this site only."""
+    from django.test import Client
+
+    phone = Client(enforce_csrf_checks=True)
+    request = SafetyRequest.objects.get(round=round_, staff=city.kita_staff[0])
+    page = phone.get(link_of(request))
+    assert '<meta name="referrer" content="same-origin">' in page.content.decode()
+    token = page.cookies["csrftoken"].value
+
+    posted = phone.post(
+        link_of(request),
+        {**SAFE, "csrfmiddlewaretoken": token},
+        HTTP_ORIGIN="http://testserver",
+    )
+
+    assert posted.status_code == 200 and SafetyAnswer.objects.filter(request=request).count() == 1
+
+
+def test_answers_are_taken_while_redis_is_away(client, city, round_, settings):
+    """The rate limit and the live events live in Redis; the answer lives in the database.
+    With Redis unreachable the answer is still stored (and the page says so)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens there
+        }
+    }
+    from django.core.cache import caches
+
+    caches._settings = None  # noqa: SLF001 - reread CACHES for this test
+    request = SafetyRequest.objects.get(round=round_, staff=city.kita_staff[0])
+    try:
+        page = client.post(link_of(request), SAFE)
+    finally:
+        caches._settings = None  # noqa: SLF001
+
+    assert page.status_code == 200
+    assert SafetyAnswer.objects.filter(request=request).count() == 1
