@@ -24,7 +24,8 @@ Every account can also sign in with its work e-mail, ``s<employee number>@city.e
 The command groups (:func:`demo.groups.demo_groups_seed`) are 大阪市災害対策本部 (~200
 recipients), one ward headquarters per ward, and a 危機管理室 office group; the staff these
 groups need (:func:`demo.groups.group_people`) get accounts too, as far as ``--staff`` leaves
-room for them.
+room for them. The safety record (:mod:`demo.safety`): assembly places at the ward offices and
+the city hall, and a past earthquake with a closed safety confirmation of six wards.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from .groups import (
 )
 from .messages import demo_messages_seed
 from .posts import PostSpec, demo_posts_delete, demo_posts_seed, key_people_and_posts
+from .safety import SafetySeeded, demo_safety_delete, demo_safety_seed
 from .staff import Person, demo_staff_delete, demo_staff_seed
 from .units import DemoSeedError, demo_units_delete, demo_units_seed
 
@@ -101,6 +103,7 @@ class DemoSummary:
     messages: int = 0
     seconds: float = 0.0
     group_lines: list[DemoGroupLine] = field(default_factory=list)
+    safety: SafetySeeded = field(default_factory=SafetySeeded)
 
 
 def demo_city_loaded() -> bool:
@@ -115,12 +118,14 @@ def demo_city_seed(*, staff_count: int = DEFAULT_STAFF, seed: int = DEMO_SEED) -
         with transaction.atomic():
             groups = demo_groups_seed()
             messages = demo_messages_seed()
+            safety = demo_safety_seed(seed=seed)
         return DemoSummary(
             already_loaded=True,
             groups=groups.groups,
             memberships=groups.memberships,
             messages=messages,
             group_lines=demo_group_lines(),
+            safety=safety,
         )
     people, posts = key_people_and_posts()
     if staff_count < len(people):
@@ -131,6 +136,7 @@ def demo_city_seed(*, staff_count: int = DEFAULT_STAFF, seed: int = DEMO_SEED) -
             summary = _seed(people, posts, staff_count, seed)
             groups = demo_groups_seed()
             messages = demo_messages_seed()
+            summary.safety = demo_safety_seed(seed=seed)
     except IntegrityError as exc:
         raise DemoSeedError(
             f"the demo city clashes with existing units, staff or accounts ({exc}); "
@@ -167,6 +173,7 @@ def demo_city_delete() -> int:
     if root is None:
         return 0
     with transaction.atomic():
+        demo_safety_delete(root)
         demo_groups_delete(root)
         demo_posts_delete(root)
         deleted = demo_staff_delete(root)

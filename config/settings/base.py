@@ -371,6 +371,11 @@ if HONBU_JMA_FEED_URL:
 # sub-units). The demo city's 危機管理室 is OSK-B01; set your crisis management office's code.
 HONBU_CRISIS_OFFICE_UNIT_CODE = env("HONBU_CRISIS_OFFICE_UNIT_CODE", default="OSK-B01")
 HONBU_CLOCK_CONTROLLABLE = False
+# Assembly (参集, safety/assembly_board.py): who said "yes, now" is late when not arrived this
+# many minutes after the round started; who said "later" when not arrived by their expected
+# time plus the grace. Missing: said they would come, no check-in when the round closed.
+HONBU_ASSEMBLY_LATE_MINUTES = env.int("HONBU_ASSEMBLY_LATE_MINUTES", default=60)
+HONBU_ASSEMBLY_GRACE_MINUTES = env.int("HONBU_ASSEMBLY_GRACE_MINUTES", default=15)
 # Web Push (VAPID). `manage.py vapid_keys` creates a key pair in var/ when these are unset.
 HONBU_VAPID_PRIVATE_KEY = env("HONBU_VAPID_PRIVATE_KEY", default="")
 HONBU_VAPID_PUBLIC_KEY = env("HONBU_VAPID_PUBLIC_KEY", default="")

@@ -74,6 +74,11 @@ class Command(BaseCommand):
                     f"{summary.memberships} memberships, {summary.messages} messages."
                 )
             )
+        if summary.safety.incidents:
+            self.stdout.write(
+                f"Safety: {summary.safety.places} assembly places, a past incident with "
+                f"{summary.safety.answers} answers and {summary.safety.checkins} check-ins."
+            )
         self.stdout.write("Command groups:")
         for line in summary.group_lines:
             self.stdout.write(
