@@ -140,7 +140,7 @@ class SafetySettingsAdmin(admin.ModelAdmin):
     @admin.display(description=_("standard questions"))
     def standard_questions(self, obj) -> str:
         return format_html(
-            "<pre style='white-space:pre-wrap'>{}</pre>",
+            "<pre class='honbu-json'>{}</pre>",
             json.dumps(DEFAULT_QUESTIONS, ensure_ascii=False, indent=1),
         )
 
