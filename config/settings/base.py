@@ -120,7 +120,6 @@ CELERY_TIMEZONE = "Asia/Tokyo"
 
 # --- applications ---------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
