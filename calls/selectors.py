@@ -115,25 +115,23 @@ def other_party(*, call: Call, user: User) -> Staff | None:
 
 
 # --- signalling ----------------------------------------------------------------------------
-def signal_route(*, call_id: int, channel: str, to_leg: int) -> tuple[Participant, str] | None:
-    """The sender's leg (the one bound to this very socket) and the target leg's socket, when
-    both are joined legs of the same running call; None for anyone else (a stranger, another
-    page of the same person, a leg that left, a call that ended)."""
-    legs = {
-        leg.pk: leg
-        for leg in Participant.objects.filter(
-            Q(channel=channel) | Q(pk=to_leg),
-            call_id=call_id,
-            left_at__isnull=True,
-            joined_at__isnull=False,
-            call__state=Call.State.ACTIVE,
-        ).exclude(channel="")
-    }
-    target = legs.get(to_leg)
-    mine = next((leg for leg in legs.values() if leg.channel == channel), None)
-    if target is None or mine is None or mine.pk == target.pk:
+def signal_route(*, call_id: int, channel: str, to_leg: int) -> tuple[int, int, str] | None:
+    """The sender's leg (the one bound to this very socket: its id and epoch) and the target
+    leg's socket, when both are joined legs of the same call still going; None for anyone else
+    (a stranger, another page of the same person, a leg that left, a call that ended: ending a
+    call ends all its legs). One small query per frame, no join: it runs for every candidate."""
+    rows = Participant.objects.filter(
+        call_id=call_id, left_at__isnull=True, joined_at__isnull=False
+    ).values_list("pk", "channel", "epoch")
+    mine = target = None
+    for pk, leg_channel, epoch in rows:
+        if leg_channel and leg_channel == channel:
+            mine = (pk, epoch)
+        if pk == to_leg and leg_channel:
+            target = leg_channel
+    if mine is None or target is None or mine[0] == to_leg:
         return None
-    return mine, target.channel
+    return mine[0], mine[1], target
 
 
 # --- what pages show -------------------------------------------------------------------------

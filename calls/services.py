@@ -26,7 +26,7 @@ from notifications.models import Notification
 from notifications.selectors import channels_for
 from notifications.services import notification_new, notifications_create
 from realtime import clock
-from realtime.events import channel_group, send_event_on_commit
+from realtime.events import Event, channel_group, send_event_on_commit, send_events_on_commit
 
 from . import missed, selectors
 from .events import CallRing, CallState, ConferenceChanged
@@ -73,14 +73,16 @@ def _locked(call: Call) -> Call:
     return Call.objects.select_for_update().select_related("group").get(pk=call.pk)
 
 
-def _publish(call: Call) -> None:
-    """The call as it is now, after commit: a one-to-one call to both people's sockets (every
-    page and device stops ringing), a conference to the pages watching it."""
+def _publish(call: Call, *also: tuple[Event, list[str]]) -> None:
+    """The call as it is now, after commit (with ``also``, in the same hop): a one-to-one call
+    to both people's sockets (every page and device stops ringing), a conference to the pages
+    watching it."""
     if call.kind == Call.Kind.DIRECT:
         groups = [channel_group("usr", call.caller_id), channel_group("usr", call.callee_id)]
     else:
         groups = [channel_group("call", call.pk)]
-    send_event_on_commit(CallState(call=call.pk, state=selectors.call_payload(call)), groups=groups)
+    state = CallState(call=call.pk, state=selectors.call_payload(call))
+    send_events_on_commit([*also, (state, groups)])
 
 
 def _save(call: Call, *fields: str) -> None:
@@ -145,16 +147,12 @@ def call_start(*, caller: User, callee: Staff, channel: str = "") -> Call:
         if busy:
             _end(call, outcome=Call.Outcome.BUSY, reason="busy", by=None, now=now)
             return call
-        url = selectors.call_url(call)
-        send_event_on_commit(
-            CallRing(
-                call=call.pk,
-                caller=caller_name,
-                caller_post=caller_post,
-                url=url,
-                ring_until=call.ring_until.isoformat(),
-            ),
-            groups=[channel_group("usr", callee_user.pk)],
+        ring = CallRing(
+            call=call.pk,
+            caller=caller_name,
+            caller_post=caller_post,
+            url=selectors.call_url(call),
+            ring_until=call.ring_until.isoformat(),
         )
         # The phone rings through Web Push too (a page may be asleep in a pocket): whatever the
         # person's settings say, as for urgent instructions.
@@ -171,7 +169,7 @@ def call_start(*, caller: User, callee: Staff, channel: str = "") -> Call:
                 )
             ]
         )
-        _publish(call)
+        _publish(call, (ring, [channel_group("usr", callee_user.pk)]))
     return call
 
 
@@ -390,7 +388,7 @@ def participant_lost_expire(*, leg_id: int, channel: str) -> bool:
 # --- conferences ---------------------------------------------------------------------------
 def conference_start(*, group: CommandGroup, user: User) -> Call:
     """A commander opens the group's conference (or finds the one already running); every
-    other member is told (in the app and by push) and may join."""
+    other member is told (a banner on open pages, a push) and may join."""
     if not selectors.user_can_start_conference(user=user, group=group):
         raise PermissionDenied(ERR_NOT_COMMANDER)
     existing = selectors.live_conference(group=group)
@@ -409,9 +407,11 @@ def conference_start(*, group: CommandGroup, user: User) -> Call:
                 caller_post_name=post,
                 started_at=now,
             )
+            # Open pages show a banner with a "join" link (call.conference on the group's
+            # channel); phones get a push, as the person chose. Not an in-app row too: its
+            # banner would say the same a second time.
             others = set(messaging_selectors.group_recipients(group=group)) - {user.pk}
             channels = channels_for(others)
-            wanted = (Notification.Channel.IN_APP, Notification.Channel.PUSH)
             notifications_create(
                 notes=[
                     notification_new(
@@ -425,7 +425,7 @@ def conference_start(*, group: CommandGroup, user: User) -> Call:
                     )
                     for uid in sorted(others)
                     for ch in channels[uid]
-                    if ch in wanted
+                    if ch == Notification.Channel.PUSH
                 ]
             )
             _conference_event(call, live=True)

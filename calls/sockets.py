@@ -268,13 +268,13 @@ async def on_signal(socket: Socket, frame: dict, ref: Any) -> None:
     )
     if route is None:
         raise FrameError("not_found", str(ERR_NO_CALL))
-    mine, target = route
+    leg, epoch, target = route
     text = json.dumps(
         {
             "type": "call.signal",
             "call": call_id,
-            "from": mine.pk,
-            "epoch": mine.epoch,
+            "from": leg,
+            "epoch": epoch,
             "session": session,
             **payload,
         }

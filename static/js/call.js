@@ -302,13 +302,13 @@
     if (!els.people) return;
     els.people.querySelectorAll("[data-leg]").forEach(function (li) {
       var id = parseInt(li.dataset.leg, 10);
-      var level = id === myLeg ? (levels.me || 0) : (levels[id] || 0);
       var leg = state.legs.filter(function (l) { return l.id === id; })[0];
-      var speaking = level > SPEAKING && leg && !leg.muted;
+      var level = !leg || leg.muted ? 0 : id === myLeg ? (levels.me || 0) : (levels[id] || 0);
+      var speaking = level > SPEAKING;
       li.classList.toggle("speaking", !!speaking);
       li.dataset.speaking = speaking ? "1" : "0";
       var bar = li.querySelector(".call-level i");
-      if (bar) bar.style.width = Math.min(100, Math.round(level * 300)) + "%";
+      if (bar) bar.style.width = Math.min(100, Math.round(level * 200)) + "%";
       var talk = li.querySelector(".pstate.talk");
       if (talk) talk.hidden = !speaking;
     });
@@ -368,7 +368,7 @@
         els.controls.hidden = false;
         if (others && others.lost) showStatus(gettext("The other side's connection dropped. Waiting for it…"), "bad");
         else if (anyTrouble()) showStatus(gettext("Reconnecting…"), "bad");
-        else if (anyConnected()) showStatus(gettext("Connected"), "good");
+        else if (anyConnected()) showStatus(gettext("In the call"), "good");
         else showStatus(gettext("Connecting…"));
       }
     } else {

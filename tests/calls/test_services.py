@@ -264,10 +264,7 @@ def test_a_commander_starts_a_conference_and_members_are_told(hq):
     assert (call.kind, call.state, call.group) == ("conference", "active", hq.group)
     assert services.conference_start(group=hq.group, user=hq.mayor) == call  # the same one
     for member in (hq.ward_head, hq.bureau_head, hq.observer):
-        assert notes(member, KIND_CONFERENCE) == [
-            (KIND_CONFERENCE, "inapp"),
-            (KIND_CONFERENCE, "push"),
-        ]
+        assert notes(member, KIND_CONFERENCE) == [(KIND_CONFERENCE, "push")]
     assert notes(hq.mayor, KIND_CONFERENCE) == [] and notes(hq.outsider, KIND_CONFERENCE) == []
 
 
