@@ -9,11 +9,13 @@ conversation, the missed-call notice, the disaster-mode escalation) is in missed
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
@@ -47,6 +49,7 @@ ERR_NOT_MODERATOR = _("Only the group's commanders can do that.")
 ERR_NO_PARTICIPANT = _("That person is not in the conference.")
 ERR_ROOM_FULL = _("The conference is full (at most %(n)d people).")
 ERR_LISTEN_ONLY = _("Observers can listen but not speak.")
+ERR_TOO_MANY = _("Too many calls in a short time. Please wait a minute.")
 
 FAIL_REASONS = ("ice", "media", "network")
 _ROLE = {
@@ -91,6 +94,18 @@ def _save(call: Call, *fields: str) -> None:
     _publish(call)
 
 
+def _too_many_starts(user_id: int) -> bool:
+    """More than HONBU_CALL_STARTS_PER_MINUTE calls started this minute (each rings a phone and
+    sends a push). Counted in the cache; with Redis away it lets calls through."""
+    key = f"calls:starts:{user_id}:{int(time.time() // 60)}"
+    try:
+        cache.add(key, 0, timeout=120)
+        return cache.incr(key) > settings.HONBU_CALL_STARTS_PER_MINUTE
+    except Exception:  # noqa: BLE001 - a limit must not stop calls in a disaster
+        log.warning("call rate limit not checked", exc_info=True)
+        return False
+
+
 def _call_type() -> ContentType:
     return ContentType.objects.get_for_model(Call)
 
@@ -102,6 +117,8 @@ def call_start(*, caller: User, callee: Staff, channel: str = "") -> Call:
     a call makes it end at once as *busy* (a missed call for them)."""
     if not selectors.user_can_call(user=caller, staff=callee):
         raise ValidationError(ERR_CANNOT_CALL)
+    if _too_many_starts(caller.pk):
+        raise ValidationError(ERR_TOO_MANY)
     group = direct_conversation_get_or_create(me=caller, other=callee)
     caller_name, caller_post = _person(caller)
     callee_user = User.objects.select_related("staff").get(pk=callee.user_id)

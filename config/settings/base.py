@@ -313,6 +313,8 @@ HONBU_CALL_RING_SECONDS = env.int("HONBU_CALL_RING_SECONDS", default=30)  # then
 # A page whose socket dropped mid-call has this long to come back (a network change) before
 # its leg ends as a network failure.
 HONBU_CALL_RECONNECT_SECONDS = env.int("HONBU_CALL_RECONNECT_SECONDS", default=20)
+# Calls one person may start in a minute (each rings a phone and sends a push).
+HONBU_CALL_STARTS_PER_MINUTE = env.int("HONBU_CALL_STARTS_PER_MINUTE", default=10)
 # A group conference is a full mesh of browsers: beyond this many, use an SFU (docs/calls.md).
 HONBU_CALL_MESH_MAX = env.int("HONBU_CALL_MESH_MAX", default=10)
 # A commander's missed call to a headquarters member in disaster mode becomes an urgent

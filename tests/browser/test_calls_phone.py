@@ -57,6 +57,7 @@ PHONE = {
     "timezone_id": "Asia/Tokyo",
 }
 RING_SECONDS = 5
+ASGI_APP = "config.asgi:application"
 RECONNECT_SECONDS = 8
 SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 # The page's websockets, kept where a test can drop them: Chromium's offline emulation blocks
@@ -99,7 +100,7 @@ def calls_server(django_db_setup, django_db_blocker) -> Iterator[str]:
     )
     log = tempfile.NamedTemporaryFile(prefix="honbu-calls-daphne-", suffix=".log", delete=False)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), ASGI_APP],
         cwd=BASE_DIR,
         env=env,
         stdout=log,
@@ -150,9 +151,8 @@ def phones(playwright_driver, calls_server, transactional_db, request) -> Iterat
         browsers.append(browser)
         context = browser.new_context(base_url=calls_server, **PHONE)
         context.set_default_timeout(15_000)
-        context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": session_for(user), "url": calls_server}]
-        )
+        cookie = {"name": settings.SESSION_COOKIE_NAME, "value": session_for(user)}
+        context.add_cookies([{**cookie, "url": calls_server}])
         context.add_init_script(KEEP_SOCKETS)
         page = context.new_page()
         page.on("dialog", lambda dialog: dialog.accept())
@@ -233,7 +233,8 @@ def audio_flowing(page: Page, peers: int, timeout: float = 20) -> list[dict]:
         elif ok and all(s["bytesReceived"] > first[s["leg"]] for s in stats):
             return stats
         time.sleep(0.5)
-    raise AssertionError(f"audio is not flowing on {page.url}: {page.evaluate('honbuCall.stats()')}")
+    stats = page.evaluate("honbuCall.stats()")
+    raise AssertionError(f"audio is not flowing on {page.url}: {stats}")
 
 
 def lose_network(page: Page) -> None:
@@ -424,9 +425,7 @@ def test_a_conference_of_three_with_a_mute_and_one_leaving(phones, hq: HQ):
         expect(page.locator(".call-person", has_text="建部 局長")).to_contain_text(
             "大阪 市長 によりミュート"
         )
-    assert bureau.evaluate(
-        "honbuCall.stats().then(() => true)"
-    )  # still connected, only silent
+    assert bureau.evaluate("honbuCall.stats().then(() => true)")  # still connected, only silent
     shoot(mayor, "call-conference.png")
 
     # The ward head leaves; the other two go on

@@ -165,6 +165,16 @@ def test_a_caller_already_in_a_call_cannot_start_another(hq):
     assert Call.objects.count() == 1
 
 
+def test_a_caller_may_start_only_so_many_calls_a_minute(hq, settings):
+    settings.HONBU_CALL_STARTS_PER_MINUTE = 2
+    for _ in range(2):
+        services.call_hangup(call=ring(hq.mayor, hq.ward_head), user=hq.mayor)
+    with pytest.raises(ValidationError, match=re.escape(str(services.ERR_TOO_MANY))):
+        ring(hq.mayor, hq.bureau_head)
+    assert Call.objects.count() == 2
+    ring(hq.ward_head, hq.bureau_head)  # someone else may
+
+
 def test_nobody_without_an_account_or_oneself_is_called(hq):
     no_account = person().staff
     no_account.user = None
