@@ -242,16 +242,16 @@ def setup_times(base: str, staff_ids: list[int], cookies: list[str], calls: int)
         caller, callee = pages
         for n in range(calls + 1):  # the first one warms up
             callee.goto("/")
-            callee.wait_for_function("window.honbuLive && honbuLive.send({type: 'ping'})")
+            callee.wait_for_function("() => window.honbuLive && honbuLive.send({type: 'ping'})")
             caller.goto(f"/directory/staff/{staff_ids[1]}/")
             t_start = time.time() * 1000
             caller.locator(".call-start button").click()
-            callee.wait_for_function("window.__t_ring")
+            callee.wait_for_function("() => window.__t_ring")
             t_ring = callee.evaluate("window.__t_ring")
             t_answer = time.time() * 1000
             callee.locator("#ring-answer").click()
-            caller.wait_for_function("window.__t_connected")
-            callee.wait_for_function("window.__t_connected")
+            caller.wait_for_function("() => window.__t_connected")
+            callee.wait_for_function("() => window.__t_connected")
             t_connected = max(p.evaluate("window.__t_connected") for p in pages)
             caller.locator("#call-hangup").click()
             caller.wait_for_selector("#call[data-outcome]")

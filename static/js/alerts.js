@@ -48,8 +48,9 @@
     });
   }
 
+  var BIDI = /[\u202a-\u202e\u2066-\u2069]/g; // the server's rule: no reordering on screen
   function firstLine(text) {
-    var line = (text || "").split("\n").filter(function (l) { return l.trim(); })[0] || "";
+    var line = (text || "").replace(BIDI, "").split("\n").filter(function (l) { return l.trim(); })[0] || "";
     return line.length > 120 ? line.slice(0, 119) + "…" : line;
   }
   function el(tag, cls, text) {

@@ -38,7 +38,9 @@ from tests.browser.conftest import (
     RESULTS_DIR,
     _answers,
     _free_port,
+    _no_csp_violations,
     session_for,
+    watch_csp,
 )
 from tests.factories import OrgUnitFactory, PostFactory, StaffFactory, UserFactory
 
@@ -142,15 +144,18 @@ def playwright_driver():
 
 @pytest.fixture
 def phones(playwright_driver, calls_server, transactional_db, request) -> Iterator[Callable]:
-    """``phones(user)``: a phone signed in as ``user``, its own Chromium with a fake mic."""
+    """``phones(user)``: a phone signed in as ``user``, its own Chromium with a fake mic;
+    the test fails if the Content-Security-Policy blocked anything on any of them."""
     browsers: list[Browser] = []
     pages: list[Page] = []
+    violations: list[list[str]] = []  # what the Content-Security-Policy blocked, per phone
 
     def open_phone(user: User) -> Page:
         browser = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=MEDIA_ARGS)
         browsers.append(browser)
         context = browser.new_context(base_url=calls_server, **PHONE)
         context.set_default_timeout(15_000)
+        violations.append(watch_csp(context))
         cookie = {"name": settings.SESSION_COOKIE_NAME, "value": session_for(user)}
         context.add_cookies([{**cookie, "url": calls_server}])
         context.add_init_script(KEEP_SOCKETS)
@@ -171,6 +176,7 @@ def phones(playwright_driver, calls_server, transactional_db, request) -> Iterat
                 pass
     for browser in browsers:
         browser.close()
+    _no_csp_violations(request, [v for seen in violations for v in seen])
 
 
 @dataclass
@@ -215,7 +221,7 @@ def js_text(page: Page, msgid: str, *args) -> str:
 
 def live(page: Page) -> None:
     """Wait until the page's shared socket is open (the ring needs it)."""
-    page.wait_for_function("window.honbuLive && honbuLive.send({type: 'ping'})")
+    page.wait_for_function("() => window.honbuLive && honbuLive.send({type: 'ping'})")
 
 
 def audio_flowing(page: Page, peers: int, timeout: float = 20) -> list[dict]:
@@ -241,7 +247,7 @@ def lose_network(page: Page) -> None:
     """The phone loses its network: its websocket drops, and no new connection gets through
     (the socket is closed first: under offline emulation its closing handshake never ends)."""
     page.evaluate("window.__sockets.forEach((ws) => ws.close())")
-    page.wait_for_function("window.__sockets.every((ws) => ws.readyState === 3)")
+    page.wait_for_function("() => window.__sockets.every((ws) => ws.readyState === 3)")
     page.context.set_offline(True)
 
 
