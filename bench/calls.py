@@ -2,7 +2,7 @@
 [--calls 20] [--active 100]``.
 
 1. Set-up time, real WebRTC: ``--calls`` one-to-one calls between two Chromium phones with
-   fake microphones (separate browser instances, host candidates on this machine, Daphne
+   fake microphones (separate browser instances, host candidates on this machine, the ASGI server
    serving ``config.asgi:application``). Per call: *ring* = the caller's tap on 音声通話 (on the
    callee's profile) → the ringing screen shown on the callee's open page; *connect* = the
    callee's tap on 応答 → both call pages connected (ICE connected on both sides; this includes
@@ -17,7 +17,7 @@
 3. Signalling cost: ``--active`` calls set up at once between pairs of ``websockets`` clients
    (call.start, ring, call.answer, a 2.6 KB offer and answer and 8 candidates each way through
    call.signal; no media: the server never carries audio), then left active. Measured on the
-   Daphne process: CPU seconds for setting them up (per call), resident memory with them
+   ASGI server process: CPU seconds for setting them up (per call), resident memory with them
    active minus the same sockets connected without calls (per call), and CPU while they sit
    active for ``--idle`` seconds. Signalling latency per call (call.start sent → the last
    candidate received) p50/p99.
@@ -413,20 +413,11 @@ def main() -> int:
         staff_ids, cookies = seed(2 + 2 * args.active + 2 * args.sequential)
         connection.close()
         port = free_port()
-        log = open(var_dir / "daphne.log", "wb")  # noqa: SIM115 (closed below)
+        log = open(var_dir / "server.log", "wb")  # noqa: SIM115 (closed below)
+        from config.server import server_command
+
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "--access-log",
-                os.devnull,
-                "config.asgi:application",
-            ],
+            server_command("127.0.0.1", port),
             cwd=ROOT,
             env=dict(os.environ, REDIS_URL=settings.REDIS_URL),
             stdout=log,
@@ -470,9 +461,7 @@ def main() -> int:
         )
         n = args.active
         lat = [x * 1000 for x in cost["latencies"]]
-        print(
-            f"\n3. signalling cost: {n} calls set up at once, {2 * n} sockets (Daphne, one process)"
-        )
+        print(f"\n3. signalling cost: {n} calls set up at once, {2 * n} sockets (one process)")
         print(
             f"set-up wall time {cost['wall']:.2f}s; per call p50 {pct(lat, 50):.0f} ms, "
             f"p99 {pct(lat, 99):.0f} ms"

@@ -70,7 +70,7 @@ def main() -> None:
     command = server_command(
         args.host, args.port, log_level=args.log_level, access_log=args.access_log
     )
-    os.execv(command[0], command)
+    os.execv(command[0], command)  # noqa: S606 - replace this process with the server
 
 
 if __name__ == "__main__":

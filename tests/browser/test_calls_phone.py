@@ -1,12 +1,12 @@
 """Voice calls between phones (issue 12): separate Chromium instances with fake microphones
-(--use-fake-device-for-media-stream, --use-fake-ui-for-media-stream), Daphne on 127.0.0.1 and
+(--use-fake-device-for-media-stream, --use-fake-ui-for-media-stream), uvicorn on 127.0.0.1 and
 host ICE candidates only (no STUN). The mayor calls the ward head from the profile; the ward
 head's phone rings on whatever page is open; answer, and both sides show the call connected
 while RTCPeerConnection.getStats() counts audio bytes arriving on both; decline; no answer; a
 brief network loss that the call survives (ICE restart); and a three-person conference from
 the headquarters chat with the commander muting one and another leaving.
 
-The server here is this module's own Daphne (``calls_server``), started with a 5-second ring
+The server here is this module's own ASGI server (``calls_server``), started with a 5-second ring
 time and reconnect grace so "no answer" and "network failure" do not take 30 seconds."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from calls.models import Call
+from config.server import server_command
 from directory.models import User
 from messaging import services
 from messaging.models import CommandGroup, Message
@@ -59,7 +59,6 @@ PHONE = {
     "timezone_id": "Asia/Tokyo",
 }
 RING_SECONDS = 5
-ASGI_APP = "config.asgi:application"
 RECONNECT_SECONDS = 8
 SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 # The page's websockets, kept where a test can drop them: Chromium's offline emulation blocks
@@ -83,7 +82,7 @@ KEEP_SOCKETS = """
 # --- fixtures: the server, and phones that are separate Chromium instances --------------------
 @pytest.fixture
 def calls_server(django_db_setup, django_db_blocker) -> Iterator[str]:
-    """Daphne on the test database (like conftest's asgi_server) with short call timers; one
+    """The ASGI server on the test database (like conftest's asgi_server), short call timers; one
     per test: between tests the database is flushed and its content types made again with new
     ids, which a long-lived server would still have cached (notifications point at calls)."""
     with django_db_blocker.unblock():
@@ -100,9 +99,9 @@ def calls_server(django_db_setup, django_db_blocker) -> Iterator[str]:
             "HONBU_CALL_RECONNECT_SECONDS": str(RECONNECT_SECONDS),
         }
     )
-    log = tempfile.NamedTemporaryFile(prefix="honbu-calls-daphne-", suffix=".log", delete=False)
+    log = tempfile.NamedTemporaryFile(prefix="honbu-calls-asgi-", suffix=".log", delete=False)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), ASGI_APP],
+        server_command("127.0.0.1", port, log_level="info"),
         cwd=BASE_DIR,
         env=env,
         stdout=log,
