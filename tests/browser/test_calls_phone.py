@@ -36,12 +36,11 @@ from tests.browser.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
     RESULTS_DIR,
-    _answers,
-    _free_port,
     _no_csp_violations,
     session_for,
     watch_csp,
 )
+from tests.conftest import _answers, _free_port
 from tests.factories import OrgUnitFactory, PostFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.browser
