@@ -11,8 +11,9 @@ class CallsConfig(AppConfig):
         channel of a conference's pages, what a page's socket leaves behind when it goes, and
         its notification kinds (ringing by push, missed calls, conference invitations)."""
         from realtime import registry
+        from safety import chronology
 
-        from . import notices, sockets, turn
+        from . import notices, records, sockets, turn
 
         registry.channel_kind("call")  # the pages of one conference: call.state
         for type_, handler in sockets.FRAMES.items():
@@ -23,4 +24,5 @@ class CallsConfig(AppConfig):
             )
         )
         notices.register()
+        chronology.chronology_source(records.incident_rows, labels=records.LABELS)
         turn.static_servers()  # a bad HONBU_ICE_SERVERS stops the start, not the first call

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.translation import gettext_lazy
 
 from directory.exports import csv_lines
 from notifications.models import Notification
@@ -28,6 +29,14 @@ from .models import Call, Participant
 
 CSV_HEADER = ["at", "kind", "group", "who", "post", "text", "detail"]
 PAGE_LIMIT = 500
+# How the incident's chronology page names the rows calls add to it.
+LABELS = {
+    "call.started": gettext_lazy("Call started"),
+    "call.answered": gettext_lazy("Call answered"),
+    "call.joined": gettext_lazy("Joined the conference"),
+    "call.left": gettext_lazy("Left the conference"),
+    "call.ended": gettext_lazy("Call ended"),
+}
 
 
 @dataclass(frozen=True)
@@ -224,3 +233,23 @@ def calls_csv_rows(*, filters: Filters) -> Iterator[list[Any]]:
 def calls_csv(*, filters: Filters) -> str:
     """With a BOM (Excel in Japan); cells a spreadsheet would run as formulas made literal."""
     return "".join(csv_lines(calls_csv_rows(filters=filters)))
+
+
+def incident_rows(start: datetime, end: datetime, exercise: str) -> Iterator[tuple]:
+    """The calls of an incident's window for its chronology (safety.chronology): started,
+    answered, joined, left, ended — in time order. Their notifications are already there (the
+    chronology lists every notification). Calls are never exercise traffic."""
+    if exercise == "only":
+        return
+    rows = []
+    for entry in calls_json(filters=Filters(since=start, until=end)):
+        for at, cells in _events(entry):
+            if cells[0].startswith("notification."):
+                continue
+            when = datetime.fromisoformat(at)
+            if start <= when <= end:
+                kind, group, who, post, text, detail = cells
+                note = {"call": entry["id"], "detail": detail} if detail else {"call": entry["id"]}
+                rows.append((when, 7, entry["id"], kind, group, who, post, text, note))
+    rows.sort(key=lambda row: (row[0], row[2]))
+    yield from rows

@@ -222,3 +222,38 @@ def test_the_chronology_of_an_incident(client, hq, record, admin_user, disaster)
     )
     assert [c["id"] for c in data["calls"]] == [conference.pk]
     assert data["filters"]["incident"] == disaster.pk
+
+
+def test_the_incident_chronology_itself_carries_the_calls(client, hq, record, admin_user, disaster):
+    """The disaster's one record (safety's chronology) lists its calls beside its messages and
+    answers, in time order; a call before the incident is not in it."""
+    call, conference = record
+    Call.objects.filter(pk=call.pk).update(
+        started_at=timezone.now() - timedelta(days=2), ended_at=timezone.now() - timedelta(days=2)
+    )
+    disaster.started_at = timezone.now() - timedelta(hours=1)
+    disaster.save(update_fields=["started_at"])
+    client.force_login(admin_user)
+    response = client.get(reverse("safety:incident_chronology_export", args=[disaster.pk, "csv"]))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    calls = [r for r in rows if r[1].startswith("call.")]
+    assert [r[1] for r in calls] == [
+        "call.started",
+        "call.joined",
+        "call.joined",
+        "call.left",
+        "call.left",
+        "call.ended",
+    ]
+    assert {json.loads(r[6])["call"] for r in calls} == {conference.pk}
+    assert [r[0] for r in rows[1:]] == sorted(r[0] for r in rows[1:])
+    # Drills only: no calls (they are never exercise traffic).
+    response = client.get(
+        reverse("safety:incident_chronology_export", args=[disaster.pk, "csv"]),
+        {"exercise": "only"},
+    )
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert "call." not in text
+    # The page names the rows in the reader's language (the exports keep the codes).
+    page = client.get(reverse("safety:incident_chronology", args=[disaster.pk])).content.decode()
+    assert "会議通話に参加" in page and "通話の終了" in page and "call.joined" not in page
