@@ -3,6 +3,9 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# PostgreSQL through a bounded pool per server process, not a connection per request thread
+# (config/settings/base.py).
+os.environ.setdefault("HONBU_DB_POOL", "1")
 django_asgi_app = get_asgi_application()  # before importing anything that touches models
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
