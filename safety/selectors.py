@@ -189,6 +189,7 @@ class RoundTotals:
 
 
 def _compute_totals(round_: SafetyRound) -> RoundTotals:
+    started = time.time()  # everything committed before this is counted
     requests = SafetyRequest.objects.filter(round=round_)
     by_unit = {
         row["unit_id"]: row
@@ -241,17 +242,20 @@ def _compute_totals(round_: SafetyRound) -> RoundTotals:
         answered=answered,
         units=ordered,
         curve=answer_curve(round_=round_, total=total),
-        computed_at=time.time(),
+        computed_at=started,
     )
 
 
-def round_totals(*, round_: SafetyRound, fresh: bool = False) -> RoundTotals:
+def round_totals(*, round_: SafetyRound, fresh: bool = False, since: float = 0.0) -> RoundTotals:
     """Totals per unit, rolled up the org tree, with counts per answer and the answer curve.
-    Every watching screen asks after each change: computed once a second per round at most."""
+    Every watching screen asks after each change: computed once a second per round at most.
+    ``since``: the ``at`` of the change a screen was told of; totals computed before it are not
+    served from the cache (the screen would stay short of the last answers of a burst until
+    the next one arrived: bench/safety.py saw 998 of 1,000 for good)."""
     key = f"safety:totals:{round_.pk}"
     if not fresh:
         found = cache.get(key)
-        if found is not None:
+        if found is not None and found.computed_at >= since:
             return found
     totals = _compute_totals(round_)
     cache.set(key, totals, TOTALS_CACHE_SECONDS)
