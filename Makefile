@@ -34,6 +34,7 @@ bench: install
 	$(PY) bench/search.py
 	$(PY) bench/import_roster.py
 	$(PY) bench/escalation.py
+	$(PY) bench/safety.py
 
 messages: install
 	$(PY) manage.py makemessages -l ja -l en --ignore=.venv --ignore=var

@@ -39,14 +39,6 @@ async def _body(receive) -> bytes:
 
 
 async def application(scope, receive, send) -> None:
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
     if scope["type"] != "http":
         return
     headers = [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store")]

@@ -3,7 +3,15 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# PostgreSQL through a bounded pool per server process, not a connection per request thread
+# (config/settings/base.py). Only for this process: processes it starts (none in production;
+# Celery workers in tests) keep Django's own connections, which survive a fork.
+_pool_set = "HONBU_DB_POOL" not in os.environ
+if _pool_set:
+    os.environ["HONBU_DB_POOL"] = "1"
 django_asgi_app = get_asgi_application()  # before importing anything that touches models
+if _pool_set:
+    del os.environ["HONBU_DB_POOL"]
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -23,13 +23,18 @@ WS_MAX_BYTES = 64 * 1024  # four times realtime.consumers.MAX_FRAME_BYTES
 
 
 def server_command(
-    host: str, port: int | str, *, log_level: str = "warning", access_log: bool = False
+    host: str,
+    port: int | str,
+    *,
+    log_level: str = "warning",
+    access_log: bool = False,
+    app: str = "config.asgi:application",  # benchmarks serve their bare baselines the same way
 ) -> list[str]:
     command = [
         sys.executable,
         "-m",
         "uvicorn",
-        "config.asgi:application",
+        app,
         "--host",
         host,
         "--port",

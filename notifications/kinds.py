@@ -27,6 +27,9 @@ class Kind:
     render: Callable[[Notification], Texts]
     # Where the in-app banner leads (default: the rendered link), asked when it is tapped.
     open: Callable[[Notification], str] | None = None
+    # Called once per delivery batch with the batch's notifications of this kind, before any
+    # is rendered: load in one query what render would read one notification at a time.
+    prefetch: Callable[[list[Notification]], None] | None = None
 
     def open_link(self, note: Notification) -> str:
         return self.open(note) if self.open else self.render(note).link

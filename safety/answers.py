@@ -6,6 +6,7 @@ latest given on their behalf."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -78,8 +79,13 @@ def _store(
         if via not in OWN:
             current = current.exclude(answer__via__in=OWN)
         current.update(answer=answer)
-        send_event_on_commit(
-            SafetyChanged(round=round_.pk), groups=[channel_group("sround", round_.pk)]
+        # Stamped once committed: a screen that reads totals computed after ``at`` sees it.
+        rid = round_.pk
+        transaction.on_commit(
+            lambda: send_event_on_commit(
+                SafetyChanged(round=rid, at=time.time()), groups=[channel_group("sround", rid)]
+            ),
+            robust=True,
         )
         if round_.hq_message_id:
             transaction.on_commit(

@@ -18,8 +18,10 @@ class IncidentChanged(Event):
 
 @dataclass
 class SafetyChanged(Event):
-    """Answers or check-ins of a round changed; watching pages coalesce and re-read."""
+    """Answers or check-ins of a round changed; watching pages coalesce and re-read. ``at``:
+    when the change was committed (epoch seconds); totals computed from then on include it."""
 
     type: ClassVar[str] = "safety.changed"
     to_client: ClassVar[bool] = False
     round: int
+    at: float = 0.0

@@ -21,8 +21,19 @@ def public_url(path: str) -> str:
     return f"{base}{path}"
 
 
+def request_prefetch(notes: list[Notification]) -> None:
+    """A delivery batch's requests (with round and staff) in one query."""
+    found = SafetyRequest.objects.select_related("round", "staff").in_bulk(
+        {note.subject_id for note in notes}
+    )
+    for note in notes:
+        note._safety_request = found.get(note.subject_id)
+
+
 def request_texts(note: Notification) -> kinds.Texts:
-    request = SafetyRequest.objects.select_related("round", "staff").get(pk=note.subject_id)
+    request = getattr(note, "_safety_request", None) or (
+        SafetyRequest.objects.select_related("round", "staff").get(pk=note.subject_id)
+    )
     round_ = request.round
     drill = _("[DRILL] ") if round_.is_drill else ""
     if note.channel in (Notification.Channel.IN_APP, Notification.Channel.PUSH):
@@ -59,7 +70,7 @@ def _private_email(note: Notification, texts: kinds.Texts) -> tuple[str, str]:
 
 
 def register() -> None:
-    kinds.register(kinds.Kind(KIND_REQUEST, render=request_texts))
+    kinds.register(kinds.Kind(KIND_REQUEST, render=request_texts, prefetch=request_prefetch))
     channels.register(
         channels.Channel(CHANNEL_PRIVATE_EMAIL, immediate=False, deliver=_private_email)
     )

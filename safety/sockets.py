@@ -3,7 +3,9 @@ follows ``incident.changed`` there), and a headquarters screen watching a round'
 for its changes with ``{"type": "safety.watch", "round": id}`` (so does an assembly place's
 coordinator, for their place's list: check-ins send the same event); answers arriving at 500 a
 second reach each screen as at most one ``safety.changed`` frame a second (the page then reads
-the totals, which are computed once a second for all screens)."""
+the totals, which are computed once a second for all screens). The frame carries ``at``, the
+latest change it stands for; the page asks for totals computed after it (``?since=``), so the
+last answers of a burst always show."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ ERR_NO_ROUND = gettext_lazy("No such safety round, or you may not see it.")
 
 @dataclass
 class SocketState:
-    pending: set[int] = field(default_factory=set)
+    pending: dict[int, float] = field(default_factory=dict)  # round -> latest change
     flush_task: asyncio.Task | None = None
 
 
@@ -64,7 +66,8 @@ async def on_watch(socket: Socket, frame: dict, ref: Any) -> None:
 
 async def on_safety_changed(socket: Socket, event: dict) -> None:
     state: SocketState = socket.state[APP]
-    state.pending.add(event["round"])
+    round_id = event["round"]
+    state.pending[round_id] = max(state.pending.get(round_id, 0.0), float(event.get("at") or 0))
     if state.flush_task is None or state.flush_task.done():
         state.flush_task = asyncio.ensure_future(_flush(socket, state))
 
@@ -72,6 +75,6 @@ async def on_safety_changed(socket: Socket, event: dict) -> None:
 async def _flush(socket: Socket, state: SocketState) -> None:
     while state.pending:
         await asyncio.sleep(FLUSH_SECONDS)
-        rounds, state.pending = sorted(state.pending), set()
-        for round_id in rounds:
-            await socket.send_json({"type": "safety.changed", "round": round_id})
+        rounds, state.pending = sorted(state.pending.items()), {}
+        for round_id, at in rounds:
+            await socket.send_json({"type": "safety.changed", "round": round_id, "at": at})

@@ -32,10 +32,16 @@ def _request_for(token: str) -> SafetyRequest | None:
     if parsed is None:
         return None
     request_id, tag = parsed
-    found = (
-        SafetyRequest.objects.select_related("round", "staff", "staff__unit", "answer")
-        .filter(pk=request_id)
-        .first()
+    # Not .first(): building its ORDER BY over five joined tables was a quarter of this
+    # lookup's CPU (1.0 → 0.8 ms, twice per answer; bench/safety.py); a primary key finds at
+    # most one row anyway.
+    found = next(
+        iter(
+            SafetyRequest.objects.select_related("round", "staff", "staff__unit", "answer").filter(
+                pk=request_id
+            )
+        ),
+        None,
     )
     if found is None or not link_matches(request_id=found.pk, nonce=found.nonce, tag=tag):
         return None

@@ -4,6 +4,9 @@ behalf (代理回答)."""
 
 from __future__ import annotations
 
+import math
+import time
+
 from django.contrib import messages as flash
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -38,7 +41,11 @@ def round_detail(request: HttpRequest, round_id: int) -> HttpResponse:
     if not selectors.user_can_see_totals(user=request.user):
         raise PermissionDenied
     round_ = get_object_or_404(SafetyRound.objects.select_related("incident"), pk=round_id)
-    totals = selectors.round_totals(round_=round_)
+    try:  # the change the live page was told of (its safety.changed frame), never the future
+        since = min(float(request.GET.get("since", "0")), time.time())
+    except ValueError:
+        since = 0.0
+    totals = selectors.round_totals(round_=round_, since=since if math.isfinite(since) else 0.0)
     unit = None
     if request.GET.get("unit", "").isdigit():
         unit = OrgUnit.objects.filter(pk=int(request.GET["unit"])).first()

@@ -26,7 +26,20 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # --- database -------------------------------------------------------------------------------
 if env("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
+    if env.bool("HONBU_DB_POOL", default=False):
+        # The ASGI server (config/asgi.py turns this on). Django runs each HTTP request's view
+        # on a thread of its own, so persistent connections piled up one per request thread
+        # until PostgreSQL refused more ("too many clients" at 100 answers a second,
+        # bench/safety.py). Django's advice under ASGI: no persistent connections, the driver's
+        # pool instead — at most HONBU_DB_POOL_SIZE connections per server process.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 2,
+            "max_size": env.int("HONBU_DB_POOL_SIZE", default=10),
+            "timeout": 20,
+        }
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)

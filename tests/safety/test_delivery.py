@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from notifications.delivery import notifications_deliver
 from notifications.models import Notification
@@ -50,3 +52,16 @@ def test_every_member_of_staff_gets_one_e_mail_with_their_own_link(
     # Delivered again (a redelivered task): nobody gets a second e-mail.
     assert notifications_deliver(notification_ids=outbound) == {}
     assert len(smtp_server.messages) == requests.count() + 1
+
+
+def test_a_batch_reads_the_answer_links_of_all_its_e_mails_in_one_query(city, smtp_server):
+    round_ = rounds.round_start(actor=city.mayor, title="安否確認", target={"all": True})
+    round_notify_start(round_id=round_.pk)
+    outbound = list(Notification.objects.filter(channel="email").values_list("pk", flat=True))
+
+    with CaptureQueriesContext(connection) as queries:
+        statuses = notifications_deliver(notification_ids=outbound)
+
+    assert len(outbound) > 5 and statuses == dict.fromkeys(outbound, "sent")
+    reads = [q["sql"] for q in queries if 'FROM "safety_safetyrequest"' in q["sql"]]
+    assert len(reads) == 1  # the batch's requests with their rounds and staff, at once

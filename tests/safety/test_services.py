@@ -294,3 +294,20 @@ def test_totals_roll_up_the_tree_with_counts_per_answer_and_the_curve(city):
         city.ward_head.staff.pk,
         city.staff_user.staff.pk,
     }
+
+
+def test_totals_after_a_change_never_come_from_an_older_cache(city, monkeypatch):
+    """The live page asks for totals computed after the change its frame told of: the cache
+    (1 s) must not leave it short of the last answers of a burst."""
+    monkeypatch.setattr(selectors, "TOTALS_CACHE_SECONDS", 60)
+    round_ = rounds.round_start(actor=city.mayor, title="安否確認", target={"all": True})
+    cached = selectors.round_totals(round_=round_)
+    request = SafetyRequest.objects.get(round=round_, staff=city.kita_staff[0])
+    answers.answer_from_link(request=request, data=SAFE)
+    changed_at = cached.computed_at + 0.001  # the change's frame: after the cached totals
+
+    assert selectors.round_totals(round_=round_).answered == 0  # the cache, as before
+    assert selectors.round_totals(round_=round_, since=cached.computed_at).answered == 0
+    fresh = selectors.round_totals(round_=round_, since=changed_at)
+    assert fresh.answered == 1
+    assert selectors.round_totals(round_=round_).answered == 1  # and it is what is cached now
