@@ -20,6 +20,7 @@ from notifications.selectors import channels_for
 from notifications.services import notification_new, notifications_create
 from realtime import clock
 from safety import selectors as safety_selectors
+from safety.models import SafetyRequest
 
 from .models import Run, RunInject
 
@@ -58,6 +59,7 @@ class Person:
     acked: float | None
     replied: float | None
     deputy: str = ""  # a deputy it was handed to, if the chase moved on
+    employee_number: str = ""
 
 
 @dataclass
@@ -95,6 +97,7 @@ def people(ri: RunInject) -> list[Person]:
     }
     rows = Receipt.objects.filter(message=message, observer=False).values_list(
         "user_id",
+        "user__staff__employee_number",
         "user__staff__family_name",
         "user__staff__given_name",
         "post__name",
@@ -103,9 +106,9 @@ def people(ri: RunInject) -> list[Person]:
         "read_at",
         "acked_at",
     )
-    tops = _top_units([r[5] for r in rows])
+    tops = _top_units([r[6] for r in rows])
     out = []
-    for uid, family, given, post, unit, path, read_at, acked_at in rows:
+    for uid, number, family, given, post, unit, path, read_at, acked_at in rows:
         out.append(
             Person(
                 uid,
@@ -118,20 +121,26 @@ def people(ri: RunInject) -> list[Person]:
                 _seconds(acked_at, ri.fired_at),
                 _seconds(replies.get(uid), ri.fired_at),
                 deputies.get(uid, ""),
+                number or "",
             )
         )
     return out
 
 
+def _top_id(path: str) -> int | None:
+    """The bureau or ward of a unit path ("/1/7/42/" → 7); the city itself for its own
+    staff ("/1/" → 1)."""
+    parts = [p for p in (path or "").split("/") if p]
+    if not parts:
+        return None
+    return int(parts[1] if len(parts) > 1 else parts[0])
+
+
 def _top_units(paths: list[str]) -> dict[str, str]:
     """Each unit path's bureau or ward (the tree's first level below the city)."""
-    ids = {int(p.strip("/").split("/")[1]) for p in paths if p and p.count("/") > 2}
+    ids = {i for i in map(_top_id, set(paths)) if i is not None}
     names = dict(OrgUnit.objects.filter(pk__in=ids).values_list("id", "name"))
-    out = {}
-    for path in paths:
-        parts = (path or "").strip("/").split("/")
-        out[path or ""] = names.get(int(parts[1]), "") if len(parts) > 1 else ""
-    return out
+    return {path or "": names.get(_top_id(path), "") for path in paths}
 
 
 def last_deadline(ri: RunInject) -> datetime | None:
@@ -208,3 +217,41 @@ def safety_curve(ri: RunInject) -> dict[int, float | None]:
     if ri.round_id is None:
         return {}
     return safety_selectors.answer_curve(round_=ri.round, total=ri.round.total)
+
+
+@dataclass
+class Answer:
+    """One person asked in a safety-round inject, and when they first answered."""
+
+    staff_id: int
+    employee_number: str
+    name: str
+    unit: str
+    top_unit: str
+    answered: float | None  # seconds after the round started
+
+
+def safety_rows(ri: RunInject) -> list[Answer]:
+    if ri.round_id is None:
+        return []
+    started = ri.round.started_at
+    rows = list(
+        SafetyRequest.objects.filter(round_id=ri.round_id)
+        .order_by("staff_id")
+        .values_list(
+            "staff_id",
+            "staff__employee_number",
+            "staff__family_name",
+            "staff__given_name",
+            "unit__name",
+            "unit__path",
+            "first_answer_at",
+        )
+    )
+    tops = _top_units([r[5] for r in rows])
+    return [
+        Answer(
+            sid, number, f"{family} {given}", unit, tops.get(path or "", ""), _seconds(at, started)
+        )
+        for sid, number, family, given, unit, path, at in rows
+    ]
