@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 
 import matplotlib
+import numpy as np
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
@@ -125,9 +126,11 @@ def timeline(
     slot (reads, 了解, first replies) and, when there was a safety round, its answers. All
     times are seconds from the run's start; the x axis is in minutes."""
     panels = 3 if answers else 2
-    span = max(duration, 60.0, *(t for _n, t in injects), *(read or [0]), *(acked or [0]))
-    width = max(span / 60, 1 / 60) / 48  # about 48 slots, in minutes
-    edges = [i * width for i in range(50)]
+    arrays = [np.asarray(v, dtype=float) / 60 for v in (read, acked, replied, answers)]
+    span = max(
+        duration / 60, 1.0, *(t / 60 for _n, t in injects), *(a.max() for a in arrays if a.size)
+    )
+    edges = np.linspace(0, span * 50 / 48, 51)  # about 48 slots, in minutes
     with _figure(1.2 + 1.5 * panels, left_in=0.45, hspace=0.18) as fig:
         axes = fig.subplots(panels, 1, sharex=True, height_ratios=[1.2] + [1] * (panels - 1))
         top = axes[0]
@@ -139,22 +142,23 @@ def timeline(
         top.grid(True, axis="y")
         if injects:
             top.set_ylim(max(n for n, _t in injects) + 1, min(n for n, _t in injects) - 1)
-        series = [(read, READ, _("read")), (acked, ACK, _("了解")), (replied, REPLY, _("reply"))]
+        # Counted with numpy and drawn as one step line each (ax.hist would make a patch per
+        # slot and convert the lists again).
+        series = [
+            (arrays[0], READ, _("read")),
+            (arrays[1], ACK, _("了解")),
+            (arrays[2], REPLY, _("reply")),
+        ]
         for values, color, label in series:
-            if values:
-                axes[1].hist(
-                    [v / 60 for v in values],
-                    bins=edges,
-                    histtype="step",
-                    color=color,
-                    label=label,
-                    linewidth=1.4,
-                )
+            if values.size:
+                counts, _edges = np.histogram(values, bins=edges)
+                axes[1].stairs(counts, edges, color=color, label=label, linewidth=1.4)
         axes[1].set_ylabel(_("responses"))
-        if any(values for values, _c, _l in series):
+        if any(values.size for values, _c, _l in series):
             axes[1].legend(loc="upper right", frameon=False)
         if answers:
-            axes[2].hist([a / 60 for a in answers], bins=edges, color=SAFETY, alpha=0.8)
+            counts, _edges = np.histogram(arrays[3], bins=edges)
+            axes[2].stairs(counts, edges, color=SAFETY, fill=True, alpha=0.8)
             axes[2].set_ylabel(_("safety answers"))
         for ax in axes:
             for start, end in pauses:
@@ -317,7 +321,7 @@ def data_uri(svg: str) -> str:
 PIECE = 20  # rows per chart: a long chart is cut into pieces that each fit an A4 page
 
 
-def _pieces(rows: list, draw, title: str) -> list[str]:
+def _pieces(rows: list, draw, title: str, *, size: int = PIECE) -> list[str]:
     """One long horizontal chart as several of at most PIECE rows, on one scale (up to the
     largest 90th percentile, so one straggler does not squash every box)."""
     tops: list[float] = []
@@ -331,11 +335,11 @@ def _pieces(rows: list, draw, title: str) -> list[str]:
     scale = time_unit(tops)
     xmax = max(tops) * 1.05 if tops else None
     left = _label_width_in([row[0] for row in rows])
-    count = math.ceil(len(rows) / PIECE)
+    count = math.ceil(len(rows) / size)
     return [
         data_uri(
             draw(
-                rows[i * PIECE : (i + 1) * PIECE],
+                rows[i * size : (i + 1) * size],
                 scale=scale,
                 xmax=xmax,
                 left_in=left,
@@ -346,8 +350,10 @@ def _pieces(rows: list, draw, title: str) -> list[str]:
     ]
 
 
-def report_charts(report) -> dict:
-    """Every chart of a RunReport (drills/report.py), as data: URIs for <img>."""
+def report_charts(report, *, paged: bool = False) -> dict:
+    """Every chart of a RunReport (drills/report.py), as data: URIs for <img>. ``paged`` (the
+    PDF): long charts are cut into pieces that fit a page; on screen each is drawn once."""
+    size = PIECE if paged else 10**6
     messages = report.message_injects
     out: dict = {
         "timeline": data_uri(
@@ -379,10 +385,10 @@ def report_charts(report) -> dict:
             )
             for r in messages
         ]
-        out["latency"] = _pieces(rows, latency_boxes, _("Response times per inject"))
+        out["latency"] = _pieces(rows, latency_boxes, _("Response times per inject"), size=size)
     if report.units:
         rows = [(u.unit, u.read_p50, u.acked_p50) for u in report.units]
-        out["units"] = _pieces(rows, unit_bars, _("Read and 了解 by ward and bureau"))
+        out["units"] = _pieces(rows, unit_bars, _("Read and 了解 by ward and bureau"), size=size)
     for r in report.safety_injects:
         out["safety"][r.ri.pk] = data_uri(
             safety_curve(answers=r.answers, total=r.total, marks=r.curve, target=r.safety_target)

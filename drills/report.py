@@ -20,7 +20,6 @@ from django.utils.translation import gettext as _
 
 from messaging.models import StandIn
 from realtime import clock
-from safety.models import SafetyRequest
 
 from . import metrics
 from .models import Inject, Run, RunEntry, RunInject, Scenario
@@ -37,9 +36,15 @@ class TimelineRow:
 def control_timeline(*, run: Run) -> list[TimelineRow]:
     now = clock.now()
     rows = []
-    for ri in run.injects.select_related("inject", "message", "round").order_by("due_at", "number"):
-        exps = metrics.expectations(ri, now=now) if ri.status == RunInject.Status.FIRED else []
-        deadline = metrics.last_deadline(ri) if ri.status == RunInject.Status.FIRED else None
+    injects = list(
+        run.injects.select_related("inject", "message", "round", "run").order_by("due_at", "number")
+    )
+    fired = [ri for ri in injects if ri.status == RunInject.Status.FIRED]
+    crowds = metrics.people_by_inject(fired)
+    for ri in injects:
+        is_fired = ri.status == RunInject.Status.FIRED
+        exps = metrics.expectations(ri, now=now, crowd=crowds.get(ri.pk, [])) if is_fired else []
+        deadline = metrics.last_deadline(ri) if is_fired else None
         rows.append(TimelineRow(ri, ri.status, exps, bool(deadline and deadline > now)))
     return rows
 
@@ -251,38 +256,50 @@ def _escalations(injects: list[InjectReport]) -> list[EscalationRow]:
     fired = {r.ri.message_id: r.ri for r in injects if r.ri.message_id}
     if not fired:
         return []
-    rows = []
-    for s in (
+    rows = list(
         StandIn.objects.filter(chase__message_id__in=list(fired))
-        .select_related("chase__post", "chase__receipt__user__staff", "deputy__staff")
         .order_by("chase__message_id", "created_at", "rank")
-    ):
-        ri = fired[s.chase.message_id]
-        rows.append(
+        .values_list(
+            "chase__message_id",
+            "chase__post__name",
+            "chase__receipt__user_id",
+            "deputy_id",
+            "rank",
+            "created_at",
+            "read_at",
+            "acked_at",
+        )
+    )
+    who = metrics.names({r[2] for r in rows} | {r[3] for r in rows})
+    out = []
+    for mid, post, holder, deputy, rank, at, read_at, acked_at in rows:
+        ri = fired[mid]
+        out.append(
             EscalationRow(
                 ri.number,
-                s.chase.post.name if s.chase.post_id else "",
-                s.chase.receipt.user.display_name(),
-                s.deputy.display_name(),
-                s.rank,
-                metrics._seconds(s.created_at, ri.fired_at) or 0.0,
-                metrics._seconds(s.read_at, ri.fired_at),
-                metrics._seconds(s.acked_at, ri.fired_at),
+                post or "",
+                who.get(holder, ""),
+                who.get(deputy, ""),
+                rank,
+                metrics._seconds(at, ri.fired_at) or 0.0,
+                metrics._seconds(read_at, ri.fired_at),
+                metrics._seconds(acked_at, ri.fired_at),
             )
         )
-    return rows
+    return out
 
 
 def _objectives(run: Run, injects: list[InjectReport]) -> list[ObjectiveRow]:
     """The scenario's objectives (as its injects name them, in inject order), the expectations
     of their fired injects, and the evaluator's rating and notes."""
     numbers: dict[str, list[int]] = {}
-    for ri in run.injects.filter(inject__isnull=False, contingency_of__isnull=True).order_by(
-        "inject__number"
+    for number, objective in (
+        run.injects.filter(inject__isnull=False, contingency_of__isnull=True)
+        .order_by("inject__number")
+        .values_list("number", "inject__objective")
     ):
-        objective = ri.inject.objective.strip()
-        if objective:
-            numbers.setdefault(objective, []).append(ri.number)
+        if objective and objective.strip():
+            numbers.setdefault(objective.strip(), []).append(number)
     by_number: dict[int, list[metrics.Expectation]] = {}
     for report in injects:
         by_number.setdefault(report.ri.number, []).extend(report.expectations)
@@ -320,42 +337,37 @@ def _pauses(run: Run, end: datetime) -> list[tuple[float, float]]:
     ]
 
 
-def _answers(ri: RunInject) -> list[float]:
-    """Seconds from the round's start to each first answer."""
-    started = ri.round.started_at
-    return [
-        (at - started).total_seconds()
-        for at in SafetyRequest.objects.filter(round_id=ri.round_id, first_answer_at__isnull=False)
-        .order_by("first_answer_at")
-        .values_list("first_answer_at", flat=True)
-    ]
-
-
 def run_report(*, run: Run) -> RunReport:
+    """Everything the report shows, in a fixed number of queries however many injects and
+    people the run had (docs/benchmarks.md, "Drills")."""
     now = clock.now()
     end = run.ended_at or now
-    injects = []
-    for ri in (
+    fired = list(
         run.injects.filter(status=RunInject.Status.FIRED)
-        .select_related("inject", "message", "round")
+        .select_related("inject", "message", "round", "run")
         .order_by("fired_at", "number")
-    ):
-        crowd = metrics.people(ri)
-        report = InjectReport(
-            ri=ri,
-            at=(ri.fired_at - run.start_at).total_seconds(),
-            people=crowd,
-            read=metrics.latency_summary([p.read for p in crowd]),
-            acked=metrics.latency_summary([p.acked for p in crowd]),
-            replied=metrics.latency_summary([p.replied for p in crowd]),
-            expectations=metrics.expectations(ri, now=now),
-            curve=metrics.safety_curve(ri),
-            total=ri.round.total if ri.round_id else len(crowd),
-            escalated=sum(1 for p in crowd if p.deputy),
+    )
+    crowds = metrics.people_by_inject(fired)
+    injects = []
+    for ri in fired:
+        crowd = crowds.get(ri.pk, [])
+        answers = metrics.answer_times(ri)
+        total = ri.round.total if ri.round_id else len(crowd)
+        injects.append(
+            InjectReport(
+                ri=ri,
+                at=(ri.fired_at - run.start_at).total_seconds(),
+                people=crowd,
+                read=metrics.latency_summary([p.read for p in crowd]),
+                acked=metrics.latency_summary([p.acked for p in crowd]),
+                replied=metrics.latency_summary([p.replied for p in crowd]),
+                expectations=metrics.expectations(ri, now=now, crowd=crowd, answers=answers),
+                curve=metrics.curve(answers, total) if ri.round_id else {},
+                answers=answers,
+                total=total,
+                escalated=sum(1 for p in crowd if p.deputy),
+            )
         )
-        if ri.round_id:
-            report.answers = _answers(ri)
-        injects.append(report)
     exps = [e for r in injects for e in r.expectations]
     return RunReport(
         run=run,
@@ -400,13 +412,15 @@ def measurement_rows(*, run: Run) -> Iterator[list]:
     """One row per inject × person: message injects by person reached, safety rounds by person
     asked. Latencies in seconds from the inject (from the round's start for answers)."""
     yield list(MEASUREMENT_HEADER)
-    for ri in (
+    injects = list(
         run.injects.filter(status=RunInject.Status.FIRED)
         .select_related("message", "round")
         .order_by("fired_at", "number")
-    ):
+    )
+    crowds = metrics.people_by_inject(injects)
+    for ri in injects:
         fired = ri.fired_at.isoformat()
-        for p in metrics.people(ri):
+        for p in crowds.get(ri.pk, []):
             yield [
                 run.pk,
                 ri.number,

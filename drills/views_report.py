@@ -64,7 +64,7 @@ def run_report_pdf(request: HttpRequest, run_id: int) -> HttpResponse:
     data = report.run_report(run=run)
     html = render_to_string(
         "drills/report_pdf.html",
-        {"run": run, "report": data, "charts": charts.report_charts(data), "pdf": True},
+        {"run": run, "report": data, "charts": charts.report_charts(data, paged=True), "pdf": True},
         request=request,
     )
     document = pdf.html_to_pdf(html)

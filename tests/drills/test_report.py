@@ -447,3 +447,39 @@ def test_the_control_page_and_report_read_the_same_measurements(city, scripted):
         city.ward_head.pk: 180.0,
         city.coordinator.pk: None,
     }
+
+
+def test_the_report_reads_as_many_queries_for_seven_injects_as_for_three(city, scripted, at):
+    """The report reads people for all injects at once (metrics.people_by_inject): its query
+    count does not grow with the injects (the 50-inject benchmark read ~450 before)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    bigger = Scenario.objects.create(title="七件の訓練", created_by=city.coordinator)
+    for number in range(1, 7):
+        Inject.objects.create(
+            scenario=bigger,
+            number=number,
+            offset=10 * number,
+            kind=Inject.Kind.SITUATION,
+            to_group=city.group,
+            text=f"状況{number}",
+            expectations=[{"check": "read", "minutes": 1}],
+        )
+    Inject.objects.create(
+        scenario=bigger, number=7, offset=70, kind=Inject.Kind.SAFETY_ROUND, text="安否確認"
+    )
+    at(86400 * 2)
+    run = runs.run_start(scenario=bigger, actor=city.coordinator)
+    at(86400 * 2 + 100)
+    assert runs.drills_sweep() == 7
+
+    with CaptureQueriesContext(connection) as three:
+        report.run_report(run=scripted)
+    with CaptureQueriesContext(connection) as seven:
+        data = report.run_report(run=run)
+
+    assert len(data.injects) == 7 and len(data.message_injects) == 6
+    # The same queries; the scripted run also looks up its deputy's name (for the people and
+    # for the hand-overs), which the seven-inject run has none of.
+    assert (len(three.captured_queries), len(seven.captured_queries)) == (11, 9)
