@@ -32,6 +32,7 @@ matplotlib.use("svg")  # never a GUI backend, also when pyplot is imported somew
 from matplotlib import rc_context  # noqa: E402
 from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 # Phone-first: 4.8 in (122 mm) wide, drawn at that size in the PDF and scaled to the screen
 # width on a phone (≈ 360 px), where 10-point text stays readable.
@@ -58,6 +59,7 @@ STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
+    "axes.axisbelow": True,
     "axes.grid.axis": "x",
     "grid.color": "#e0e0e0",
     "grid.linewidth": 0.6,
@@ -138,6 +140,7 @@ def timeline(
             [t / 60 for _n, t in injects], [n for n, _t in injects], s=12, color="#37474f", zorder=3
         )
         top.set_ylabel(_("inject #"))
+        top.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
         top.set_title(_("Injects fired and the responses"), loc="left")
         top.grid(True, axis="y")
         if injects:

@@ -14,7 +14,7 @@ import math
 import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.utils.translation import gettext as _
 
@@ -119,6 +119,7 @@ class ExpectationRow:
     never: int  # of those, never responded
     late_p50: float | None  # seconds past the deadline, among the late ones who did respond
     late_max: float | None
+    pending: bool = False  # the deadline is still ahead: neither met nor missed yet
 
     @property
     def label(self) -> str:
@@ -173,6 +174,7 @@ class RunReport:
     pauses: list[tuple[float, float]]
     met: int
     missed: int
+    pending: int = 0
 
     @property
     def message_injects(self) -> list[InjectReport]:
@@ -211,12 +213,14 @@ def _units(injects: list[InjectReport]) -> list[UnitRow]:
     ]
 
 
-def _expectation_rows(injects: list[InjectReport]) -> list[ExpectationRow]:
+def _expectation_rows(injects: list[InjectReport], now: datetime) -> list[ExpectationRow]:
     rows = []
     for report in injects:
         objective = report.ri.inject.objective if report.ri.inject else ""
+        speed = report.ri.run.speed or 1
         for e in report.expectations:
             late = [v for v in e.late_by if math.isfinite(v)]
+            deadline = report.ri.fired_at + timedelta(minutes=e.minutes / speed)
             rows.append(
                 ExpectationRow(
                     report.ri.number,
@@ -230,6 +234,7 @@ def _expectation_rows(injects: list[InjectReport]) -> list[ExpectationRow]:
                     len(e.late_by) - len(late),
                     statistics.median(late) if late else None,
                     max(late) if late else None,
+                    pending=not e.met and deadline > now,
                 )
             )
     return rows
@@ -289,7 +294,7 @@ def _escalations(injects: list[InjectReport]) -> list[EscalationRow]:
     return out
 
 
-def _objectives(run: Run, injects: list[InjectReport]) -> list[ObjectiveRow]:
+def _objectives(run: Run, expectations: list[ExpectationRow]) -> list[ObjectiveRow]:
     """The scenario's objectives (as its injects name them, in inject order), the expectations
     of their fired injects, and the evaluator's rating and notes."""
     numbers: dict[str, list[int]] = {}
@@ -300,9 +305,9 @@ def _objectives(run: Run, injects: list[InjectReport]) -> list[ObjectiveRow]:
     ):
         if objective and objective.strip():
             numbers.setdefault(objective.strip(), []).append(number)
-    by_number: dict[int, list[metrics.Expectation]] = {}
-    for report in injects:
-        by_number.setdefault(report.ri.number, []).extend(report.expectations)
+    by_number: dict[int, list[ExpectationRow]] = {}
+    for row in expectations:
+        by_number.setdefault(row.number, []).append(row)
     rows = []
     for index, (objective, nums) in enumerate(numbers.items()):
         exps = [e for n in nums for e in by_number.get(n, [])]
@@ -313,7 +318,7 @@ def _objectives(run: Run, injects: list[InjectReport]) -> list[ObjectiveRow]:
                 objective,
                 nums,
                 sum(e.met for e in exps),
-                sum(not e.met for e in exps),
+                sum(not e.met and not e.pending for e in exps),
                 saved.get("rating", ""),
                 saved.get("strengths", ""),
                 saved.get("improvements", ""),
@@ -368,20 +373,21 @@ def run_report(*, run: Run) -> RunReport:
                 escalated=sum(1 for p in crowd if p.deputy),
             )
         )
-    exps = [e for r in injects for e in r.expectations]
+    rows = _expectation_rows(injects, now)
     return RunReport(
         run=run,
         generated_at=now,
         duration=max(0.0, (end - run.start_at).total_seconds()),
         injects=injects,
         units=_units(injects),
-        expectations=_expectation_rows(injects),
+        expectations=rows,
         slowest=_slowest(injects),
         escalations=_escalations(injects),
-        objectives=_objectives(run, injects),
+        objectives=_objectives(run, rows),
         pauses=_pauses(run, end),
-        met=sum(e.met for e in exps),
-        missed=sum(not e.met for e in exps),
+        met=sum(e.met for e in rows),
+        missed=sum(not e.met and not e.pending for e in rows),
+        pending=sum(e.pending for e in rows),
     )
 
 

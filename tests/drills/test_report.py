@@ -483,3 +483,45 @@ def test_the_report_reads_as_many_queries_for_seven_injects_as_for_three(city, s
     # The same queries; the scripted run also looks up its deputy's name (for the people and
     # for the hand-overs), which the seven-inject run has none of.
     assert (len(three.captured_queries), len(seven.captured_queries)) == (11, 9)
+
+
+def test_an_expectation_whose_deadline_is_ahead_is_neither_met_nor_missed(city, at):
+    """During the run (or right after it), an expectation not met yet is open until its
+    deadline, not counted as missed."""
+    services.group_add_member(
+        group=city.group, staff=city.coordinator.staff, role="commander", actor=None
+    )
+    scenario = Scenario.objects.create(title="途中の訓練", created_by=city.coordinator)
+    Inject.objects.create(
+        scenario=scenario,
+        number=1,
+        offset=60,
+        kind=Inject.Kind.INSTRUCTION,
+        from_post=city.mayor.staff.posts_held.get(),
+        to_group=city.group,
+        text="住民を3階以上へ避難させてください",
+        expectations=[
+            {"check": "read", "minutes": 2, "posts": ["北区長"]},
+            {"check": "ack", "minutes": 5, "posts": ["北区長"]},
+        ],
+    )
+    at(0)
+    run = runs.run_start(scenario=scenario, actor=city.coordinator)
+    at(60)
+    runs.drills_sweep()
+    message = RunInject.objects.get(run=run, number=1).message
+    at(90)
+    services.receipt_mark_read(user=city.ward_head, group=city.group, up_to_seq=message.seq)
+    at(100)
+
+    data = report.run_report(run=run)
+
+    assert [(e.check, e.met, e.pending) for e in data.expectations] == [
+        ("read", True, False),
+        ("ack", False, True),  # due at 360 s
+    ]
+    assert (data.met, data.missed, data.pending) == (1, 0, 1)
+    at(361)
+    data = report.run_report(run=run)
+    assert [(e.check, e.met, e.pending) for e in data.expectations][1] == ("ack", False, False)
+    assert (data.met, data.missed, data.pending) == (1, 1, 0)
