@@ -129,9 +129,11 @@ def timeline(
     times are seconds from the run's start; the x axis is in minutes."""
     panels = 3 if answers else 2
     arrays = [np.asarray(v, dtype=float) / 60 for v in (read, acked, replied, answers)]
-    span = max(
-        duration / 60, 1.0, *(t / 60 for _n, t in injects), *(a.max() for a in arrays if a.size)
-    )
+    # Up to the last thing that happened (a run ends when its last expectation is checked,
+    # which can be long after the last answer); the run's length only when nothing happened.
+    events = [t / 60 for _n, t in injects] + [a.max() for a in arrays if a.size]
+    events += [end / 60 for _start, end in pauses]
+    span = max(1.0, *events) if events else max(1.0, duration / 60)
     edges = np.linspace(0, span * 50 / 48, 51)  # about 48 slots, in minutes
     with _figure(1.2 + 1.5 * panels, left_in=0.45, hspace=0.18) as fig:
         axes = fig.subplots(panels, 1, sharex=True, height_ratios=[1.2] + [1] * (panels - 1))
