@@ -9,6 +9,7 @@ from django.views.decorators.cache import cache_page
 from django.views.generic import RedirectView
 from django.views.i18n import JavaScriptCatalog
 
+from config.security import csp_report
 from directory.context_processors import js_catalog_version
 from directory.views_account import settings_view
 from directory.views_pwa import manifest, service_worker
@@ -60,4 +61,6 @@ urlpatterns = [
     ),
     path("manifest.webmanifest", manifest, name="manifest"),
     path("sw.js", service_worker, name="service_worker"),
+    path("csp-report/", csp_report, name="csp_report"),
 ]
+handler500 = "config.security.server_error"

@@ -4,7 +4,8 @@ its command groups and two sample messages. The entry points of the ``demo`` app
 ``manage.py seed_demo`` (and ``make run``) call :func:`demo_city_seed`. Everything is
 deterministic for a given seed and staff count: unit codes, employee numbers, names, posts.
 What each part seeds: :mod:`demo.units`, :mod:`demo.staff`, :mod:`demo.posts`,
-:mod:`demo.groups`, :mod:`demo.messages`; the data they draw on: :mod:`demo.data`.
+:mod:`demo.groups`, :mod:`demo.messages`, the drill scenario :mod:`demo.drills`; the data
+they draw on: :mod:`demo.data`.
 
 Sign-in accounts are issued only to the headquarters key people (every post holder and both
 deputies of every post) and to five fixed demo sign-ins, all with :data:`DEMO_PASSWORD`:
@@ -24,7 +25,8 @@ Every account can also sign in with its work e-mail, ``s<employee number>@city.e
 The command groups (:func:`demo.groups.demo_groups_seed`) are 大阪市災害対策本部 (~200
 recipients), one ward headquarters per ward, and a 危機管理室 office group; the staff these
 groups need (:func:`demo.groups.group_people`) get accounts too, as far as ``--staff`` leaves
-room for them.
+room for them. The safety record (:mod:`demo.safety`): assembly places at the ward offices and
+the city hall, and a past earthquake with a closed safety confirmation of six wards.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from .data import (
     STAFF,
     WARD_HEAD,
 )
+from .drills import DEMO_SCENARIO_TITLE, demo_drills_delete, demo_drills_seed
 from .groups import (
     DemoGroupLine,
     demo_group_lines,
@@ -59,6 +62,7 @@ from .groups import (
 )
 from .messages import demo_messages_seed
 from .posts import PostSpec, demo_posts_delete, demo_posts_seed, key_people_and_posts
+from .safety import SafetySeeded, demo_safety_delete, demo_safety_seed
 from .staff import Person, demo_staff_delete, demo_staff_seed
 from .units import DemoSeedError, demo_units_delete, demo_units_seed
 
@@ -68,6 +72,7 @@ __all__ = [
     "DEFAULT_STAFF",
     "DEMO_PASSWORD",
     "DEMO_ROOT_CODE",
+    "DEMO_SCENARIO_TITLE",
     "DEMO_SEED",
     "EMAIL_DOMAIN",
     "MAYOR",
@@ -99,8 +104,10 @@ class DemoSummary:
     groups: int = 0
     memberships: int = 0
     messages: int = 0
+    scenarios: int = 0
     seconds: float = 0.0
     group_lines: list[DemoGroupLine] = field(default_factory=list)
+    safety: SafetySeeded = field(default_factory=SafetySeeded)
 
 
 def demo_city_loaded() -> bool:
@@ -115,12 +122,16 @@ def demo_city_seed(*, staff_count: int = DEFAULT_STAFF, seed: int = DEMO_SEED) -
         with transaction.atomic():
             groups = demo_groups_seed()
             messages = demo_messages_seed()
+            safety = demo_safety_seed(seed=seed)
+            scenarios = demo_drills_seed()
         return DemoSummary(
             already_loaded=True,
             groups=groups.groups,
             memberships=groups.memberships,
             messages=messages,
+            scenarios=scenarios,
             group_lines=demo_group_lines(),
+            safety=safety,
         )
     people, posts = key_people_and_posts()
     if staff_count < len(people):
@@ -131,6 +142,8 @@ def demo_city_seed(*, staff_count: int = DEFAULT_STAFF, seed: int = DEMO_SEED) -
             summary = _seed(people, posts, staff_count, seed)
             groups = demo_groups_seed()
             messages = demo_messages_seed()
+            summary.safety = demo_safety_seed(seed=seed)
+            summary.scenarios = demo_drills_seed()
     except IntegrityError as exc:
         raise DemoSeedError(
             f"the demo city clashes with existing units, staff or accounts ({exc}); "
@@ -158,7 +171,7 @@ def _seed(people: list[Person], posts: list[PostSpec], staff_count: int, seed: i
 
 def demo_city_delete() -> int:
     """Delete the demo city (units, staff, posts, their accounts, the demo's command groups
-    and their messages). Audit entries stay.
+    and their messages, the drill scenarios that point at it). Audit entries stay.
 
     Refuses (ProtectedError) when demo accounts did something recorded outside the demo, e.g.
     sent a message in a group that is not the demo's or wrote an audit entry: that stays.
@@ -167,6 +180,8 @@ def demo_city_delete() -> int:
     if root is None:
         return 0
     with transaction.atomic():
+        demo_drills_delete(root)
+        demo_safety_delete(root)
         demo_groups_delete(root)
         demo_posts_delete(root)
         deleted = demo_staff_delete(root)

@@ -8,8 +8,6 @@ the ``directory/importing/`` package.
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from django import forms
@@ -25,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from . import importing, selectors
+from .exports import csv_lines
 from .models import ImportJob, OrgUnit, Staff
 
 ERRORS_SHOWN = 1000  # the page lists this many errors; the CSV download has them all
@@ -226,11 +225,12 @@ class ImportJobAdmin(admin.ModelAdmin):
     def errors_csv_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         _require_admin(request)
         job = get_object_or_404(ImportJob.objects.defer("content"), pk=pk)
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow([gettext("Row"), gettext("Column"), gettext("Reason")])
-        for error in job.errors:
-            writer.writerow([error["row"] or "", error["column"], error["message"]])
-        response = HttpResponse(out.getvalue().encode("utf-8-sig"), content_type="text/csv")
+        rows = [[gettext("Row"), gettext("Column"), gettext("Reason")]] + [
+            [error["row"] or "", error["column"], error["message"]] for error in job.errors
+        ]
+        # A cell of the uploaded file quoted in a reason must not run as a formula.
+        response = HttpResponse(
+            "".join(csv_lines(rows)).encode("utf-8"), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
         return response

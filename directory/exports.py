@@ -10,14 +10,19 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .text import mark_bidi
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula, made literal; anything else unchanged
+    """Text that a spreadsheet would run as a formula, made literal, and characters that
+    reorder text on screen shown as visible markers (<U+202E>); anything else unchanged
     (numbers stay numbers; negative numbers are not text and are safe)."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
+    if isinstance(value, str):
+        value = mark_bidi(value)
+        if value.startswith(FORMULA_START):
+            return "'" + value
     return value
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ipaddress
+
 from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.shortcuts import redirect
@@ -52,4 +54,38 @@ class AccountSecurityMiddleware:
         if user.role in settings.HONBU_MFA_REQUIRED_ROLES:
             if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
                 return redirect(reverse("mfa_activate_totp") + "?" + nxt)
+        return self.get_response(request)
+
+
+class TrustedProxyMiddleware:
+    """REMOTE_ADDR becomes the real client's address when the request came through one of the
+    proxies in HONBU_TRUSTED_PROXIES (e.g. nginx on 127.0.0.1): X-Forwarded-For is read from
+    the right, skipping trusted hops, and believed from nobody else. Without it every phone
+    behind nginx would share nginx's address for the sign-in and answer rate limits."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.trusted = [
+            ipaddress.ip_network(n, strict=False) for n in settings.HONBU_TRUSTED_PROXIES
+        ]
+
+    def _is_trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted)
+
+    def __call__(self, request):
+        address = request.META.get("REMOTE_ADDR", "")
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if self.trusted and forwarded and self._is_trusted(address):
+            hops = [hop.strip() for hop in forwarded.split(",")]
+            while hops and self._is_trusted(address):
+                hop = hops.pop()
+                try:
+                    address = str(ipaddress.ip_address(hop))
+                except ValueError:
+                    break  # a mangled hop: keep the last address a trusted proxy vouched for
+            request.META["REMOTE_ADDR"] = address
         return self.get_response(request)

@@ -6,9 +6,6 @@ the sheet says so and the admin prints or saves it right away.
 
 from __future__ import annotations
 
-import csv
-import io
-
 import segno
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
@@ -18,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import accounts, selectors
+from .exports import csv_lines
 from .forms import IssueAccountsForm
 from .links import public_base_url
 
@@ -87,35 +85,33 @@ def onboarding_sheet(
 
 def onboarding_csv(results: list[accounts.IssuedAccount], base_url: str) -> HttpResponse:
     sign_in_url = base_url.rstrip("/") + reverse("account_login")
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(
+    header = [
+        _("Employee number"),
+        _("Name"),
+        _("Unit"),
+        _("E-mail"),
+        _("Sign-in address"),
+        _("Initial password"),
+        _("Invitation link"),
+        _("Result"),
+    ]
+    rows = [
         [
-            _("Employee number"),
-            _("Name"),
-            _("Unit"),
-            _("E-mail"),
-            _("Sign-in address"),
-            _("Initial password"),
-            _("Invitation link"),
-            _("Result"),
+            r.staff.employee_number,
+            r.staff.full_name,
+            r.staff.unit.name,
+            r.staff.email,
+            sign_in_url,
+            r.password,
+            r.invitation_url,
+            r.skipped_reason or _("issued"),
         ]
+        for r in results
+    ]
+    # UTF-8 with BOM so Excel in Japan opens it; cells a spreadsheet would run are made literal.
+    response = HttpResponse(
+        "".join(csv_lines([header, *rows])), content_type="text/csv; charset=utf-8"
     )
-    for r in results:
-        writer.writerow(
-            [
-                r.staff.employee_number,
-                r.staff.full_name,
-                r.staff.unit.name,
-                r.staff.email,
-                sign_in_url,
-                r.password,
-                r.invitation_url,
-                r.skipped_reason or _("issued"),
-            ]
-        )
-    # UTF-8 with BOM so Excel in Japan opens it without mojibake.
-    response = HttpResponse("\ufeff" + buf.getvalue(), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="honbu-accounts-{stamp}.csv"'
     response["Cache-Control"] = "no-store"

@@ -27,3 +27,16 @@ def normalize(text: str) -> str:
 def join_key(*parts: str) -> str:
     """A search key: normalised parts separated by a character no query can contain."""
     return "\x1f".join(normalize(p) for p in parts if p)
+
+
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_bidi(text: str) -> str:
+    """Drop the characters that reorder text on screen (right-to-left overrides, isolates)."""
+    return BIDI_CONTROLS.sub("", text)
+
+
+def mark_bidi(text: str) -> str:
+    """Show them instead, as visible markers like <U+202E> (exports keep the information)."""
+    return BIDI_CONTROLS.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)

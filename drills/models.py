@@ -176,6 +176,8 @@ class RunInject(models.Model):
     checked = models.BooleanField(default=False)  # expectations evaluated at their deadline
 
     class Meta:
+        verbose_name = _("inject of a run")
+        verbose_name_plural = _("injects of runs")
         ordering = ["run", "due_at", "number"]
         indexes = [
             models.Index(fields=["due_at"], condition=Q(status="due"), name="runinject_due_idx"),
@@ -197,6 +199,8 @@ class RunEntry(models.Model):
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("drill run log entry")
+        verbose_name_plural = _("drill run log entries")
         ordering = ["at", "id"]
 
     def __str__(self) -> str:

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from directory import selectors as directory_selectors
+from drills import runs as drill_runs
 from messaging import selectors as messaging_selectors
 from safety import selectors as safety_selectors
 
@@ -27,5 +28,9 @@ def home(request: HttpRequest) -> HttpResponse:
             if safety_selectors.user_can_see_totals(user=request.user)
             else [],
             "can_declare": safety_selectors.user_can_declare(user=request.user),
+            # The tools a role has, so nobody has to know an address by heart.
+            "can_run_drills": drill_runs.user_runs_drills(user=request.user),
+            "can_see_records": messaging_selectors.user_is_records_admin(user=request.user),
+            "can_administer": request.user.is_staff,
         },
     )

@@ -15,7 +15,9 @@ from .models import Attachment, Message
 
 ERR_TOO_BIG = _("The file is too large (at most %(mb)d MB).")
 ERR_TYPE = _("This kind of file cannot be attached.")
+ERR_PIXELS = _("The picture is too large (at most %(mp)d million pixels).")
 THUMB_SIZE = (640, 640)
+MAX_PIXELS = 50_000_000  # a 50-megapixel photo; a "decompression bomb" declares far more
 
 
 def attachment_check(upload) -> str:
@@ -27,8 +29,14 @@ def attachment_check(upload) -> str:
     upload.seek(0)
     try:
         with Image.open(upload) as img:
+            # The size is in the header: refuse before anything is decoded (a 47 KB PNG can
+            # declare 20000×20000 pixels, 400 million of them).
+            if img.width * img.height > MAX_PIXELS:
+                raise ValidationError(ERR_PIXELS % {"mp": MAX_PIXELS // 1_000_000})
             img.verify()
             content_type = Image.MIME.get(img.format or "", "")
+    except Image.DecompressionBombError:
+        raise ValidationError(ERR_PIXELS % {"mp": MAX_PIXELS // 1_000_000}) from None
     except (UnidentifiedImageError, OSError, SyntaxError):
         content_type = mimetypes.guess_type(upload.name)[0] or ""
         if content_type.startswith("image/"):

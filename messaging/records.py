@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from directory.exports import csv_lines
@@ -20,8 +20,24 @@ def _ts(value) -> str:
     return timezone.localtime(value).isoformat() if value else ""
 
 
-def chronology(*, group: CommandGroup) -> list[dict[str, Any]]:
-    messages = list(Message.objects.filter(group=group).order_by("seq").select_related("reply_to"))
+EXERCISE_FILTERS = ("all", "exclude", "only")
+
+
+def _exercise_q(exercise: str, prefix: str = "") -> Q:
+    """Exercise traffic (drills) kept in, left out, or alone."""
+    if exercise == "exclude":
+        return Q(**{f"{prefix}exercise": False})
+    if exercise == "only":
+        return Q(**{f"{prefix}exercise": True})
+    return Q()
+
+
+def chronology(*, group: CommandGroup, exercise: str = "all") -> list[dict[str, Any]]:
+    messages = list(
+        Message.objects.filter(_exercise_q(exercise), group=group)
+        .order_by("seq")
+        .select_related("reply_to")
+    )
     versions: dict[int, list] = {}
     for v in (
         MessageVersion.objects.filter(message__group=group)
@@ -64,6 +80,7 @@ def chronology(*, group: CommandGroup) -> list[dict[str, Any]]:
                 "kind": m.kind,
                 "priority": m.priority,
                 "requires_ack": m.requires_ack,
+                "exercise": m.exercise,
                 "reply_to_seq": m.reply_to.seq if m.reply_to else None,
                 "text": m.body,
                 "edited_at": _ts(m.edited_at),
@@ -136,10 +153,10 @@ CSV_HEADER = [
 ]
 
 
-def chronology_csv_rows(*, group: CommandGroup) -> Iterator[list[str]]:
+def chronology_csv_rows(*, group: CommandGroup, exercise: str = "all") -> Iterator[list[str]]:
     """One row per event, in message order: each version, then each read and acknowledgement."""
     yield CSV_HEADER
-    for m in chronology(group=group):
+    for m in chronology(group=group, exercise=exercise):
         base = [
             m["seq"],
             m["sent_at"],
@@ -191,7 +208,7 @@ def chronology_csv_rows(*, group: CommandGroup) -> Iterator[list[str]]:
                 yield base + ["unread", "", "", r["account"], "", r["name"], r["post"]]
 
 
-def chronology_csv(*, group: CommandGroup) -> str:
+def chronology_csv(*, group: CommandGroup, exercise: str = "all") -> str:
     """The CSV with a BOM (Excel in Japan opens UTF-8 correctly); cells that a spreadsheet
     would run as formulas are made literal (directory/exports.py)."""
-    return "".join(csv_lines(chronology_csv_rows(group=group)))
+    return "".join(csv_lines(chronology_csv_rows(group=group, exercise=exercise)))

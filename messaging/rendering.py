@@ -14,14 +14,15 @@ from typing import Any
 
 import nh3
 
+from directory.text import strip_bidi
+
 from .models import Message
 
 _URL = re.compile(r"https?://[^\s<>\"'　]+")
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def render_body(text: str) -> str:
-    text = _BIDI.sub("", text)
+    text = strip_bidi(text)  # the same rule as every other page (directory/text.py)
     out: list[str] = []
     pos = 0
     for m in _URL.finditer(text):
@@ -68,7 +69,7 @@ def message_dict(message: Message) -> dict[str, Any]:
             "id": reply.pk,
             "seq": reply.seq,
             "sender_name": reply.sender_name,
-            "excerpt": "" if reply.deleted_at else _BIDI.sub("", reply.body[:80]),
+            "excerpt": "" if reply.deleted_at else strip_bidi(reply.body[:80]),
         },
         "attachments": []
         if deleted

@@ -291,6 +291,12 @@ def _records_admin(request: HttpRequest) -> None:
         raise PermissionDenied
 
 
+def _exercise(request: HttpRequest) -> str:
+    """?exercise=exclude leaves drills out of the record; ?exercise=only exports them alone."""
+    value = request.GET.get("exercise", "all")
+    return value if value in records.EXERCISE_FILTERS else "all"
+
+
 def records_index(request: HttpRequest) -> HttpResponse:
     _records_admin(request)
     groups = CommandGroup.objects.order_by("kind", "name")
@@ -304,7 +310,11 @@ def records_group(request: HttpRequest, group_id: int) -> HttpResponse:
     return render(
         request,
         "messaging/records_group.html",
-        {"group": group, "entries": records.chronology(group=group)},
+        {
+            "group": group,
+            "entries": records.chronology(group=group, exercise=_exercise(request)),
+            "exercise": _exercise(request),
+        },
     )
 
 
@@ -319,7 +329,7 @@ def records_export(request: HttpRequest, group_id: int, fmt: str) -> HttpRespons
                 "group": {"id": group.pk, "name": group.name, "kind": group.kind},
                 "exported_at": timezone.localtime().isoformat(),
                 "exported_by": request.user.get_username(),
-                "messages": records.chronology(group=group),
+                "messages": records.chronology(group=group, exercise=_exercise(request)),
             },
             ensure_ascii=False,
             indent=1,
@@ -327,7 +337,8 @@ def records_export(request: HttpRequest, group_id: int, fmt: str) -> HttpRespons
         response = HttpResponse(body, content_type="application/json; charset=utf-8")
     else:
         response = HttpResponse(
-            records.chronology_csv(group=group), content_type="text/csv; charset=utf-8"
+            records.chronology_csv(group=group, exercise=_exercise(request)),
+            content_type="text/csv; charset=utf-8",
         )
     response["Content-Disposition"] = f'attachment; filename="chronology-{group.pk}-{stamp}.{fmt}"'
     return response

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from directory.models import User
 from realtime.events import channel_group, send_events_on_commit
@@ -24,6 +26,9 @@ from .models import Notification, NotificationSettings, PushSubscription
 from .tasks import notifications_deliver_task
 
 KIND_TEST = "test"
+ERR_NOT_YOUR_DEVICE = gettext_lazy(
+    "This browser is registered for push notifications by another person."
+)
 
 
 @dataclass(frozen=True)
@@ -125,11 +130,19 @@ def notification_settings_update(*, user: User, push: bool, email: bool) -> Noti
 def push_subscription_save(
     *, user: User, endpoint: str, p256dh: str, auth: str, user_agent: str = ""
 ) -> PushSubscription:
-    """This browser's push endpoint (the browser may renew its keys: the endpoint is the key)."""
-    subscription, _created = PushSubscription.objects.update_or_create(
-        endpoint=endpoint,
-        defaults={"user": user, "p256dh": p256dh, "auth": auth, "user_agent": user_agent[:300]},
-    )
+    """This browser's push endpoint, for ``user``. The same person may renew the keys; an
+    endpoint registered by someone else stays theirs (posting another person's endpoint must
+    not move their notifications): PermissionDenied, nothing changed. On a shared phone the
+    first person signs out of push (the settings page removes the device) before the next
+    one subscribes."""
+    with transaction.atomic():
+        existing = PushSubscription.objects.select_for_update().filter(endpoint=endpoint).first()
+        if existing is not None and existing.user_id != user.pk:
+            raise PermissionDenied(ERR_NOT_YOUR_DEVICE)
+        subscription, _created = PushSubscription.objects.update_or_create(
+            endpoint=endpoint,
+            defaults={"user": user, "p256dh": p256dh, "auth": auth, "user_agent": user_agent[:300]},
+        )
     return subscription
 
 

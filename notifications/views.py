@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages as flash
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -68,13 +69,16 @@ def push_subscribe(request: HttpRequest) -> JsonResponse:
         and len(auth) <= 100
     ):
         return _invalid()
-    services.push_subscription_save(
-        user=request.user,
-        endpoint=endpoint,
-        p256dh=p256dh,
-        auth=auth,
-        user_agent=request.headers.get("User-Agent", ""),
-    )
+    try:
+        services.push_subscription_save(
+            user=request.user,
+            endpoint=endpoint,
+            p256dh=p256dh,
+            auth=auth,
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+    except PermissionDenied as exc:
+        return JsonResponse({"error": str(exc)}, status=409)
     return JsonResponse({"ok": True})
 
 

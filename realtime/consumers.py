@@ -15,7 +15,15 @@ from django.utils import translation
 from . import registry
 from .events import channel_group
 from .fanout import local_fanout
-from .frames import ERR_MALFORMED, ERR_SERVER, ERR_TOO_LARGE, ERR_UNKNOWN, FrameError
+from .frames import (
+    ERR_MALFORMED,
+    ERR_NESTED,
+    ERR_SERVER,
+    ERR_TOO_LARGE,
+    ERR_UNKNOWN,
+    FrameError,
+    frame_check,
+)
 from .presence import local_presence
 
 log = logging.getLogger(__name__)
@@ -131,8 +139,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 frame = json.loads(raw)
             except ValueError:
                 raise FrameError("malformed", str(ERR_MALFORMED)) from None
+            except RecursionError:  # [[[[…]]]] 16 KB deep
+                raise FrameError("too_deep", str(ERR_NESTED)) from None
             if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
                 raise FrameError("malformed", str(ERR_MALFORMED))
+            frame_check(frame)
             ref = frame.get("ref") if isinstance(frame.get("ref"), (str, int)) else None
             handler = registry.frame_handler(frame["type"])
             if handler is None:

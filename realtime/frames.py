@@ -5,6 +5,7 @@ one ``{"type": "error", "code", "message", "ref"}`` frame and the socket stays o
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,35 @@ ERR_UNKNOWN = gettext_lazy("Unknown frame type.")
 ERR_BAD_FIELD = gettext_lazy("A field is missing or has the wrong type: %(field)s")
 ERR_FORBIDDEN = gettext_lazy("You are not allowed to do that.")
 ERR_SERVER = gettext_lazy("Something went wrong. Please try again.")
+ERR_TEXT = gettext_lazy(
+    "The text contains characters that cannot be stored (a NUL or a broken character)."
+)
+ERR_NESTED = gettext_lazy("The frame is nested too deeply.")
+MAX_DEPTH = 8  # frames are flat objects with a small policy dict at most
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL; lone surrogates (JSON "\\ud800")
+
+
+def text_ok(value: str) -> bool:
+    """Whether text can be stored and shown: no NUL, no lone surrogate (PostgreSQL refuses
+    both, and a surrogate cannot even be encoded)."""
+    return _BAD_TEXT.search(value) is None
+
+
+def frame_check(value: Any, depth: int = 0) -> None:
+    """Every string in a parsed frame is storable text, and the frame is shallow; else a
+    specific error (a client must not retry it: it will never be accepted)."""
+    if depth > MAX_DEPTH:
+        raise FrameError("too_deep", str(ERR_NESTED))
+    if isinstance(value, str):
+        if not text_ok(value):
+            raise FrameError("invalid_text", str(ERR_TEXT))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            frame_check(key, depth + 1)
+            frame_check(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            frame_check(item, depth + 1)
 
 
 class FrameError(Exception):

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from directory.exports import csv_lines
@@ -41,9 +42,20 @@ def _entries(incident: Incident) -> Iterator[tuple]:
         yield (e.at, 0, e.pk, "incident." + e.action, "", who, "", "", e.data)
 
 
-def _versions(start: datetime, end: datetime) -> Iterator[tuple]:
+def _drill_q(exercise: str, field: str) -> Q:
+    """Exercise traffic kept in ("all"), left out ("exclude") or alone ("only")."""
+    if exercise == "exclude":
+        return Q(**{field: False})
+    if exercise == "only":
+        return Q(**{field: True})
+    return Q()
+
+
+def _versions(start: datetime, end: datetime, exercise: str) -> Iterator[tuple]:
     qs = (
-        MessageVersion.objects.filter(at__gte=start, at__lte=end)
+        MessageVersion.objects.filter(
+            _drill_q(exercise, "message__exercise"), at__gte=start, at__lte=end
+        )
         .select_related("message__group", "by")
         .order_by("at", "id")
     )
@@ -62,10 +74,13 @@ def _versions(start: datetime, end: datetime) -> Iterator[tuple]:
         )
 
 
-def _receipts(start: datetime, end: datetime) -> Iterator[tuple]:
+def _receipts(start: datetime, end: datetime, exercise: str) -> Iterator[tuple]:
     def stream(field: str, kind: str) -> Iterator[tuple]:
         qs = (
-            Receipt.objects.filter(**{f"{field}__gte": start, f"{field}__lte": end})
+            Receipt.objects.filter(
+                _drill_q(exercise, "message__exercise"),
+                **{f"{field}__gte": start, f"{field}__lte": end},
+            )
             .order_by(field, "id")
             .values_list(field, "id", "group__name", "user__username", "post__name", "message__seq")
         )
@@ -118,9 +133,9 @@ def _stand_ins(start: datetime, end: datetime) -> Iterator[tuple]:
         )
 
 
-def _answers(incident: Incident) -> Iterator[tuple]:
+def _answers(incident: Incident, exercise: str) -> Iterator[tuple]:
     qs = (
-        SafetyAnswer.objects.filter(round__incident=incident)
+        SafetyAnswer.objects.filter(_drill_q(exercise, "round__is_drill"), round__incident=incident)
         .select_related("request__staff", "entered_by")
         .order_by("at", "id")
     )
@@ -143,9 +158,9 @@ def _answers(incident: Incident) -> Iterator[tuple]:
         )
 
 
-def _checkins(incident: Incident) -> Iterator[tuple]:
+def _checkins(incident: Incident, exercise: str) -> Iterator[tuple]:
     qs = (
-        CheckIn.objects.filter(round__incident=incident)
+        CheckIn.objects.filter(_drill_q(exercise, "round__is_drill"), round__incident=incident)
         .select_related("request__staff", "place", "entered_by")
         .order_by("at", "id")
     )
@@ -163,16 +178,18 @@ def _checkins(incident: Incident) -> Iterator[tuple]:
         )
 
 
-def chronology_entries(*, incident: Incident, limit: int | None = None) -> Iterator[dict[str, Any]]:
+def chronology_entries(
+    *, incident: Incident, limit: int | None = None, exercise: str = "all"
+) -> Iterator[dict[str, Any]]:
     start, end = _window(incident)
     merged = heapq.merge(
         _entries(incident),
-        _versions(start, end),
-        _receipts(start, end),
+        _versions(start, end, exercise),
+        _receipts(start, end, exercise),
         _notifications(start, end),
         _stand_ins(start, end),
-        _answers(incident),
-        _checkins(incident),
+        _answers(incident, exercise),
+        _checkins(incident, exercise),
         key=lambda row: (row[0], row[1], row[2]),
     )
     for n, (at, _order, _pk, kind, group, who, post, text, detail) in enumerate(merged):
@@ -189,10 +206,10 @@ def chronology_entries(*, incident: Incident, limit: int | None = None) -> Itera
         }
 
 
-def chronology_csv(*, incident: Incident) -> Iterator[str]:
+def chronology_csv(*, incident: Incident, exercise: str = "all") -> Iterator[str]:
     def rows():
         yield CSV_HEADER
-        for e in chronology_entries(incident=incident):
+        for e in chronology_entries(incident=incident, exercise=exercise):
             yield [
                 e["at"],
                 e["kind"],

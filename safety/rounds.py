@@ -100,9 +100,11 @@ def round_start(
     jma_event_id: str = "",
     intensity: str = "",
     announce_in_hq: bool = True,
+    notify: bool = True,
 ) -> SafetyRound:
     """Start a round (``actor=None``: the JMA feed). Returns it with ``total`` set; the
-    requests are written now, the messages go out after commit (safety_round_notify_task)."""
+    requests are written now, the messages go out after commit (safety_round_notify_task).
+    ``notify=False`` sends nobody anything (a round entered as a record, e.g. the demo's)."""
     if actor is not None and not selectors.user_can_run_rounds(user=actor):
         raise PermissionDenied(ERR_CANNOT_RUN)
     settings_row = selectors.safety_settings()
@@ -150,7 +152,8 @@ def round_start(
             )
             round_.save(update_fields=["hq_message"])
         rid = round_.pk
-        transaction.on_commit(lambda: safety_round_notify_task.delay(rid, "start"))
+        if notify:
+            transaction.on_commit(lambda: safety_round_notify_task.delay(rid, "start"))
     return round_
 
 

@@ -98,6 +98,35 @@ def user_sees_private_contacts(*, user: User) -> bool:
     return _active(user) and user.role == User.Role.ADMIN
 
 
+def user_coordinated_places(*, user: User) -> list[AssemblyPlace]:
+    """The active assembly places this person coordinates (AssemblyPlace.coordinators)."""
+    if not _active(user):
+        return []
+    return list(AssemblyPlace.objects.filter(is_active=True, coordinators=user).order_by("name"))
+
+
+def user_coordinates(*, user: User, place: AssemblyPlace) -> bool:
+    return _active(user) and place.coordinators.filter(pk=user.pk).exists()
+
+
+def user_can_see_assembly(*, user: User) -> bool:
+    """The assembly board: headquarters (all places), a place's coordinators (their places)."""
+    return user_can_see_totals(user=user) or (
+        _active(user) and AssemblyPlace.objects.filter(is_active=True, coordinators=user).exists()
+    )
+
+
+def user_can_see_place(*, user: User, place: AssemblyPlace) -> bool:
+    return user_can_see_totals(user=user) or user_coordinates(user=user, place=place)
+
+
+def user_can_check_in_others(*, user: User, place: AssemblyPlace) -> bool:
+    """Tick people off as arrived at a place: its coordinators, and administrators."""
+    return _active(user) and (
+        user.role == User.Role.ADMIN or user_coordinates(user=user, place=place)
+    )
+
+
 def user_proxy_units(*, user: User) -> list[OrgUnit]:
     """Units whose staff the person may answer for (代理回答): the units of the posts they hold
     (a unit head answers for their unit and below); administrators and the crisis office may

@@ -1,6 +1,7 @@
 """Safety on the one websocket: every socket joins the city-wide channel (the disaster banner
 follows ``incident.changed`` there), and a headquarters screen watching a round's totals asks
-for its changes with ``{"type": "safety.watch", "round": id}``; answers arriving at 500 a
+for its changes with ``{"type": "safety.watch", "round": id}`` (so does an assembly place's
+coordinator, for their place's list: check-ins send the same event); answers arriving at 500 a
 second reach each screen as at most one ``safety.changed`` frame a second (the page then reads
 the totals, which are computed once a second for all screens)."""
 
@@ -45,8 +46,10 @@ async def on_disconnect(socket: Socket) -> None:
 
 @database_sync_to_async
 def _may_watch(user, round_id: int) -> bool:
+    """Headquarters (the totals and the assembly board) and the assembly places' coordinators
+    (their place's list): the event names only the round, the pages check what they show."""
     return (
-        selectors.user_can_see_totals(user=user)
+        selectors.user_can_see_assembly(user=user)
         and SafetyRound.objects.filter(pk=round_id).exists()
     )
 

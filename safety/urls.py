@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import views, views_answer, views_round
+from . import views, views_answer, views_assembly, views_records, views_round
 
 app_name = "safety"
 
@@ -27,7 +27,35 @@ urlpatterns = [
         views_round.answer_on_behalf,
         name="answer_on_behalf",
     ),
+    path(
+        "safety/rounds/<int:round_id>/assembly/",
+        views_assembly.assembly_board,
+        name="assembly_board",
+    ),
+    path(
+        "safety/rounds/<int:round_id>/assembly/<int:place_id>/",
+        views_assembly.assembly_place,
+        name="assembly_place",
+    ),
+    path(
+        "safety/rounds/<int:round_id>/assembly/<int:place_id>/check-in/",
+        views_assembly.assembly_check_in,
+        name="assembly_check_in",
+    ),
+    path(
+        "safety/rounds/<int:round_id>/arrived/",
+        views_assembly.arrived_in_app,
+        name="arrived_in_app",
+    ),
+    re_path(
+        r"^safety/rounds/(?P<round_id>[0-9]+)/export\.(?P<fmt>csv|xlsx)$",
+        views_records.round_export,
+        name="round_export",
+    ),
+    path("safety/contact/", views_records.contact_settings, name="contact"),
     path("safety/answer/", views_answer.my_round, name="my_round"),
-    # The personal answer link in e-mails: short, no sign-in.
-    path("s/<str:token>/", views_answer.answer_by_link, name="answer"),
+    # The personal answer link in e-mails: short, no sign-in. Anything under /s/ that is not
+    # a link (a mangled copy with slashes in it) gets the page saying the link does not work.
+    path("s/<str:token>/arrived/", views_assembly.arrived_by_link, name="arrived"),
+    path("s/<path:token>/", views_answer.answer_by_link, name="answer"),
 ]

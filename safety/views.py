@@ -9,6 +9,7 @@ from django.contrib import messages as flash
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -19,22 +20,37 @@ from messaging import selectors as messaging_selectors
 from . import chronology, incidents, rounds, selectors
 from .forms import DeclareForm, LevelForm
 from .models import Incident, SafetyRequest, SafetyRound
+from .views_answer import arrive_context
 
 
 def safety_index(request: HttpRequest) -> HttpResponse:
     can_see = selectors.user_can_see_totals(user=request.user)
     mine = (
         SafetyRequest.objects.filter(staff__user=request.user, round__status="open")
-        .select_related("round", "answer")
+        .select_related("round", "answer", "unit")
         .order_by("-round__started_at")
     )
+    mine = [
+        (
+            sr,
+            arrive_context(sr, url=reverse("safety:arrived_in_app", args=[sr.round_id])),
+        )
+        for sr in mine[:5]
+    ]
+    places = selectors.user_coordinated_places(user=request.user)
+    coordinating = [
+        (r, place)
+        for r in (SafetyRound.objects.filter(status="open")[:5] if places else [])
+        for place in places
+    ]
     return render(
         request,
         "safety/index.html",
         {
             "incidents": Incident.objects.select_related("level")[:20] if can_see else [],
             "rounds": SafetyRound.objects.select_related("incident")[:20] if can_see else [],
-            "mine": list(mine[:5]),
+            "mine": mine,
+            "coordinating": coordinating,
             "can_declare": selectors.user_can_declare(user=request.user),
             "can_see": can_see,
         },
@@ -125,9 +141,12 @@ def incident_chronology(request: HttpRequest, incident_id: int, fmt: str = "") -
         data={"format": fmt or "page"},
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    exercise = request.GET.get("exercise", "all")  # exclude: leave drills out; only: drills
+    exercise = exercise if exercise in ("all", "exclude", "only") else "all"
     if fmt == "csv":
         response = StreamingHttpResponse(
-            chronology.chronology_csv(incident=incident), content_type="text/csv; charset=utf-8"
+            chronology.chronology_csv(incident=incident, exercise=exercise),
+            content_type="text/csv; charset=utf-8",
         )
     elif fmt == "json":
         response = HttpResponse(
@@ -136,7 +155,9 @@ def incident_chronology(request: HttpRequest, incident_id: int, fmt: str = "") -
                     "incident": {"id": incident.pk, "title": incident.title},
                     "exported_at": timezone.localtime().isoformat(),
                     "exported_by": request.user.get_username(),
-                    "entries": list(chronology.chronology_entries(incident=incident)),
+                    "entries": list(
+                        chronology.chronology_entries(incident=incident, exercise=exercise)
+                    ),
                 },
                 ensure_ascii=False,
                 indent=1,
@@ -144,7 +165,9 @@ def incident_chronology(request: HttpRequest, incident_id: int, fmt: str = "") -
             content_type="application/json; charset=utf-8",
         )
     else:
-        entries = list(chronology.chronology_entries(incident=incident, limit=2000))
+        entries = list(
+            chronology.chronology_entries(incident=incident, limit=2000, exercise=exercise)
+        )
         return render(request, "safety/chronology.html", {"incident": incident, "entries": entries})
     response["Content-Disposition"] = f'attachment; filename="incident-{incident.pk}-{stamp}.{fmt}"'
     return response

@@ -9,10 +9,11 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
-from . import answers, selectors
+from . import answers, assembly_board, selectors
 from .links import link_matches, link_parse
 from .models import SafetyRequest, SafetyRound
 from .questions import answer_labels, question_list
@@ -74,13 +75,36 @@ def _fields(template: dict, data: dict, errors: dict, places: dict[int, str]) ->
     return out
 
 
-def _form_context(sr: SafetyRequest, *, data=None, errors=None, saved=None) -> dict:
+def arrive_context(sr: SafetyRequest, *, url: str, values: dict | None = None) -> dict | None:
+    """The "I have arrived" form for someone whose answer says they will come (or who has
+    already checked in): the places, theirs chosen."""
+    mine = assembly_board.my_assembly(request=sr, values=values)
+    if not mine.coming and mine.arrived_at is None:
+        return None
+    chosen = mine.place.pk if mine.place else None
+    return {
+        "url": url,
+        "places": [
+            (pid, name, pid == chosen)
+            for pid, name in sorted(selectors.round_places().items(), key=lambda p: p[1])
+        ],
+        "arrived_at": mine.arrived_at,
+        "arrived_place": mine.arrived_place,
+    }
+
+
+def _form_context(
+    sr: SafetyRequest, *, data=None, errors=None, saved=None, arrive_url: str = ""
+) -> dict:
     places = selectors.round_places()
     if data is None and sr.answer_id:
         data = dict(sr.answer.values)
     labels = []
     if saved:
         labels = answer_labels(template=sr.round.questions, values=saved.values, places=places)
+    arrive = None
+    if arrive_url and not errors:
+        arrive = arrive_context(sr, url=arrive_url, values=saved.values if saved else None)
     return {
         "sr": sr,
         "round": sr.round,
@@ -88,6 +112,7 @@ def _form_context(sr: SafetyRequest, *, data=None, errors=None, saved=None) -> d
         "errors": errors or {},
         "saved": saved,
         "saved_labels": labels,
+        "arrive": arrive,
     }
 
 
@@ -99,6 +124,7 @@ def answer_by_link(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "safety/answer_invalid.html", status=404)
     if sr.round.status != SafetyRound.Status.OPEN:
         return render(request, "safety/answer_closed.html", {"round": sr.round}, status=410)
+    arrive = reverse("safety:arrived", args=[token])
     if request.method == "POST":
         if not (
             rate_allow(key=f"link:{sr.pk}", limit=LINK_POSTS_PER_10_MIN, seconds=600)
@@ -118,8 +144,10 @@ def answer_by_link(request: HttpRequest, token: str) -> HttpResponse:
             )
         except ValidationError:
             return render(request, "safety/answer_closed.html", {"round": sr.round}, status=410)
-        return render(request, "safety/answer_thanks.html", _form_context(sr, saved=saved))
-    return render(request, "safety/answer.html", _form_context(sr))
+        return render(
+            request, "safety/answer_thanks.html", _form_context(sr, saved=saved, arrive_url=arrive)
+        )
+    return render(request, "safety/answer.html", _form_context(sr, arrive_url=arrive))
 
 
 def answer_in_app(request: HttpRequest, round_id: int) -> HttpResponse:
@@ -133,6 +161,7 @@ def answer_in_app(request: HttpRequest, round_id: int) -> HttpResponse:
         raise PermissionDenied(_("This safety confirmation was not sent to you."))
     if round_.status != SafetyRound.Status.OPEN:
         return render(request, "safety/answer_closed.html", {"round": round_}, status=410)
+    arrive = reverse("safety:arrived_in_app", args=[round_.pk])
     if request.method == "POST":
         try:
             saved = answers.answer_in_app(
@@ -145,10 +174,10 @@ def answer_in_app(request: HttpRequest, round_id: int) -> HttpResponse:
                 _form_context(sr, data=request.POST.dict(), errors=exc.errors) | {"in_app": True},
                 status=400,
             )
-        return render(
-            request, "safety/answer_thanks.html", _form_context(sr, saved=saved) | {"in_app": True}
-        )
-    return render(request, "safety/answer.html", _form_context(sr) | {"in_app": True})
+        context = _form_context(sr, saved=saved, arrive_url=arrive)
+        return render(request, "safety/answer_thanks.html", context | {"in_app": True})
+    context = _form_context(sr, arrive_url=arrive)
+    return render(request, "safety/answer.html", context | {"in_app": True})
 
 
 def my_round(request: HttpRequest) -> HttpResponse:

@@ -185,6 +185,7 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
         DJANGO_SETTINGS_MODULE="config.settings.production",
         DJANGO_ALLOWED_HOSTS="example.jp",
         HONBU_PUBLIC_URL="https://example.jp",
+        REDIS_URL=settings.REDIS_URL,  # not an embedded one of its own
     )
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],

@@ -1,6 +1,7 @@
 """Japanese by default, English available; every user-facing string is translated, and the
 compiled catalogues committed to the repository match their sources (no gettext at run time)."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,19 @@ def test_japanese_catalogue_is_complete_and_compiled(domain):
     assert compiled == source, "run `make messages` to recompile"
 
 
+def _redis_servers_in(var_dir) -> set[int]:
+    """Redis servers (embedded ones are started with their socket in ``var_dir``)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if proc.name.isdigit() and "redis-server" in cmdline and str(var_dir) in cmdline:
+            found.add(int(proc.name))
+    return found
+
+
 def test_no_string_in_the_code_is_missing_from_the_catalogue(tmp_path):
     """Run makemessages on a copy of the sources: it must find nothing new."""
     if shutil.which("msgfmt") is None:
@@ -44,6 +58,7 @@ def test_no_string_in_the_code_is_missing_from_the_catalogue(tmp_path):
             ".venv", "var", ".git", "node_modules", "test-results", "__pycache__", "*.mo"
         ),
     )
+    servers_before = _redis_servers_in(ROOT / "var" / "test")
     for domain in DOMAINS:
         args = ["-l", "ja", "--ignore=bench", "--ignore=tests", "--ignore=var", "--ignore=.venv"]
         if domain == "djangojs":
@@ -53,9 +68,12 @@ def test_no_string_in_the_code_is_missing_from_the_catalogue(tmp_path):
             cwd=copy,
             check=True,
             capture_output=True,
+            # The suite's own environment: with REDIS_URL set it uses that Redis rather than
+            # starting an embedded one that nobody would stop; without, it shares the suite's
+            # embedded one, which the suite stops at the end.
             env={
+                **os.environ,
                 "DJANGO_SETTINGS_MODULE": "config.settings.test",
-                "PATH": "/usr/bin:/bin",
                 "HONBU_VAR_DIR": str(ROOT / "var" / "test"),
             },
         )
@@ -66,6 +84,9 @@ def test_no_string_in_the_code_is_missing_from_the_catalogue(tmp_path):
             e.msgid for e in polib.pofile(str(_catalogue(domain))) if e.msgstr or e.msgstr_plural
         }
         assert sorted(fresh - known) == [], f"untranslated {domain} strings"
+    # The subprocess left no Redis of its own behind (it used to start an embedded one even
+    # when the suite ran on REDIS_URL, and nothing stopped it).
+    assert _redis_servers_in(ROOT / "var" / "test") <= servers_before
 
 
 @pytest.mark.django_db

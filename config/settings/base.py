@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -78,20 +79,37 @@ def _celery_url(url: str) -> str:
 # per process, not one per socket. Delivery is at most once either way; the database is the
 # truth and pages catch up by sequence number (docs/event-flow.md).
 # socket_timeout: redis-py 8 reads with a 5 s timeout by default, which dropped idle consumers.
+def _instance_id() -> str:
+    """Which installation this is, from its database (installations never share one): two
+    Honbus on one Redis must not hear each other. Redis pub/sub channels are shared across
+    database numbers, so the channel layer, the cache and the Celery queue all carry it."""
+    import hashlib
+
+    db = DATABASES["default"]
+    ident = f"{db.get('HOST', '')}:{db.get('PORT', '')}/{db['NAME']}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:8]
+
+
+HONBU_INSTANCE = env("HONBU_INSTANCE", default=_instance_id())
+REDIS_PREFIX = f"honbu-{HONBU_INSTANCE}"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "honbu"},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "prefix": REDIS_PREFIX,
+        },
     }
 }
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": _redis_cache_url(REDIS_URL),
-        "KEY_PREFIX": "honbu",
+        "KEY_PREFIX": REDIS_PREFIX,
     }
 }
 CELERY_BROKER_URL = _celery_url(REDIS_URL)
+CELERY_TASK_DEFAULT_QUEUE = REDIS_PREFIX  # workers consume it by default
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the task for another
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -127,7 +145,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "directory.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -142,6 +162,27 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
+
+# A strict Content-Security-Policy on every page: scripts, styles and everything else only from
+# this site's own files, no inline script or style, no plugins, no framing. 'self' covers the
+# page's own websocket. Browsers report what it blocked to /csp-report/ (logged as warnings).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "media-src": [SELF, "blob:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF],
+        "manifest-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "report-uri": "/csp-report/",
+    }
+}
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -162,6 +203,8 @@ TEMPLATES = [
                 "messaging.context_processors.unread",
                 "safety.context_processors.disaster",
             ],
+            # {{ text|plain }} on every page: person-written text without bidi controls.
+            "builtins": ["directory.templatetags.honbu_text"],
         },
     }
 ]
@@ -184,12 +227,23 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 ACCOUNT_SESSION_REMEMBER = None
-# Failed-login throttling: allauth counts failures per account and per IP in the shared cache.
-# The admin's login page redirects to the same view, so it is covered too.
+# Wrong passwords and codes: growing delays per (account, address), never a lock somebody else
+# can aim at an account (directory/signin.py); allauth's own per-account lock is off. The admin's
+# login page redirects to the same view, so it is covered too.
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": env("HONBU_LOGIN_FAILED_LIMIT", default="5/5m/key,30/5m/ip"),
+    "login_failed": "",
+    # Every sign-in, right or wrong, from one address: a deliberate ceiling that lets a whole
+    # headquarters sign in at once from one office network after a quake (allauth's is 30/m).
+    "login": env("HONBU_LOGIN_LIMIT", default="300/m/ip"),
     "reset_password": "20/m/ip,5/m/key",
 }
+MFA_FORMS = {
+    "authenticate": "directory.adapters.ThrottledAuthenticateForm",
+    "reauthenticate": "directory.adapters.ThrottledReauthenticateForm",
+}
+# Proxies whose X-Forwarded-For is believed (addresses or networks), e.g. nginx on the same host:
+# 127.0.0.1. Empty: the connecting address is the client.
+HONBU_TRUSTED_PROXIES = env.list("HONBU_TRUSTED_PROXIES", default=[])
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env("HONBU_MFA_ISSUER", default="Honbu")
 # Roles that must set up two-factor before using anything else (comma-separated role codes).
@@ -317,6 +371,11 @@ if HONBU_JMA_FEED_URL:
 # sub-units). The demo city's 危機管理室 is OSK-B01; set your crisis management office's code.
 HONBU_CRISIS_OFFICE_UNIT_CODE = env("HONBU_CRISIS_OFFICE_UNIT_CODE", default="OSK-B01")
 HONBU_CLOCK_CONTROLLABLE = False
+# Assembly (参集, safety/assembly_board.py): who said "yes, now" is late when not arrived this
+# many minutes after the round started; who said "later" when not arrived by their expected
+# time plus the grace. Missing: said they would come, no check-in when the round closed.
+HONBU_ASSEMBLY_LATE_MINUTES = env.int("HONBU_ASSEMBLY_LATE_MINUTES", default=60)
+HONBU_ASSEMBLY_GRACE_MINUTES = env.int("HONBU_ASSEMBLY_GRACE_MINUTES", default=15)
 # Web Push (VAPID). `manage.py vapid_keys` creates a key pair in var/ when these are unset.
 HONBU_VAPID_PRIVATE_KEY = env("HONBU_VAPID_PRIVATE_KEY", default="")
 HONBU_VAPID_PUBLIC_KEY = env("HONBU_VAPID_PUBLIC_KEY", default="")

@@ -13,11 +13,12 @@ DEBUG = False
 ALLOWED_HOSTS = ["*"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-CACHES["default"]["KEY_PREFIX"] = "honbu-test"  # noqa: F405
-CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "honbu-test"  # noqa: F405
-# One Celery queue per test run: the workers a run starts inherit the name, and a worker left
-# behind by another run (or another developer's run on the same Redis) can never take its tasks.
+# One name per test run, inherited by the servers and workers it starts: the channel layer, the
+# cache and the Celery queue of a run never meet another run's (or a worker left behind by one)
+# on the same Redis.
 os.environ.setdefault("HONBU_TEST_QUEUE", f"honbu-test-{os.getpid()}")
+CACHES["default"]["KEY_PREFIX"] = os.environ["HONBU_TEST_QUEUE"]  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = os.environ["HONBU_TEST_QUEUE"]  # noqa: F405
 CELERY_TASK_DEFAULT_QUEUE = os.environ["HONBU_TEST_QUEUE"]
 
 # Browser tests that need websockets serve the test database from a Daphne subprocess

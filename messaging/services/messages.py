@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from directory.models import User
 from realtime.events import channel_group, send_event_on_commit
+from realtime.frames import text_ok
 
 from .. import selectors
 from ..alerts import instruction_alerts
@@ -39,6 +40,7 @@ ERR_BAD_REPLY = _("The message you are replying to is not in this group.")
 ERR_NOT_SENDER = _("Only the sender can change a message.")
 ERR_EDIT_WINDOW = _("The time for changing this message has passed.")
 ERR_DELETED = _("This message has been deleted.")
+ERR_TEXT = _("The text contains characters that cannot be stored (a NUL or a broken character).")
 
 
 @dataclass
@@ -77,6 +79,8 @@ def message_send(
     if kind == Message.Kind.INSTRUCTION and not selectors.role_can_instruct(role):
         raise PermissionDenied(ERR_NOT_COMMANDER)
     body = (body or "").strip()
+    if not text_ok(body):
+        raise ValidationError(ERR_TEXT)
     if not body and not attachments:
         raise ValidationError(ERR_EMPTY)
     if len(body) > MAX_BODY_LENGTH:
@@ -168,6 +172,8 @@ def message_edit(*, message: Message, editor: User, body: str) -> Message:
     message = Message.objects.select_for_update().get(pk=message.pk)
     _check_change(message, editor)
     body = (body or "").strip()
+    if not text_ok(body):
+        raise ValidationError(ERR_TEXT)
     if not body:
         raise ValidationError(ERR_EMPTY)
     if len(body) > MAX_BODY_LENGTH:

@@ -48,8 +48,9 @@
     });
   }
 
+  var BIDI = /[\u202a-\u202e\u2066-\u2069]/g; // the server's rule: no reordering on screen
   function firstLine(text) {
-    var line = (text || "").split("\n").filter(function (l) { return l.trim(); })[0] || "";
+    var line = (text || "").replace(BIDI, "").split("\n").filter(function (l) { return l.trim(); })[0] || "";
     return line.length > 120 ? line.slice(0, 119) + "…" : line;
   }
   function el(tag, cls, text) {
@@ -114,6 +115,8 @@
     if (m.sender_id === ME || m.deleted) return;
     counts[m.group] = (counts[m.group] || 0) + 1; // unread.changed corrects it once read
     var alerting = m.kind === "instruction" && (m.priority === "urgent" || m.priority === "important");
+    // The drill's control page runs the exercise: its own injects do not cover it.
+    if (m.exercise && document.querySelector("[data-quiet-exercise]")) alerting = false;
     if (alerting && m.group !== chatGroup()) show(m);
     else if (alerting && m.priority === "urgent" && navigator.vibrate) navigator.vibrate([300, 150, 300]);
     paint();

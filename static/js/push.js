@@ -20,7 +20,7 @@
     }).then(function (sub) {
       return fetch(card.dataset.subscribe, { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() }, body: JSON.stringify(sub.toJSON()) });
     }).then(function (r) {
-      if (!r.ok) throw new Error(r.status);
+      if (!r.ok) return r.json().catch(function () { return {}; }).then(function (d) { throw new Error(d.error || r.status); });
       state.textContent = gettext("Push notifications are on for this device.");
     }).catch(function (e) { state.textContent = gettext("Could not turn on push notifications:") + " " + e.message; });
   });

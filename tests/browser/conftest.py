@@ -47,6 +47,30 @@ RESULTS_DIR = BASE_DIR / "test-results"
 PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's password
 
 
+# Every page a browser test opens is watched for Content-Security-Policy violations (issue 13,
+# item 8): the browser reports each blocked script, style or connection to a binding, and the
+# test fails if anything was blocked, so every flow the suite drives shows the policy holds.
+_CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__honbuCsp(e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+    " at " + e.sourceFile + ":" + e.lineNumber + " on " + e.documentURI);
+});
+"""
+
+
+def watch_csp(context: BrowserContext) -> list[str]:
+    seen: list[str] = []
+    context.expose_binding("__honbuCsp", lambda _source, text: seen.append(text))
+    context.add_init_script(_CSP_WATCH)
+    return seen
+
+
+def _no_csp_violations(request, seen: list[str]) -> None:
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.passed:
+        assert seen == [], "Content-Security-Policy violations:\n" + "\n".join(seen)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     # Keep each phase's report on the item so fixtures can see whether the test failed.
@@ -82,6 +106,7 @@ def phone_context(browser: Browser, live_server) -> Iterator[BrowserContext]:
     """A 360×740 touch phone with a Japanese browser, pointed at the live server."""
     context = browser.new_context(base_url=live_server.url, **PHONE)
     context.set_default_timeout(10_000)
+    context.csp_violations = watch_csp(context)
     yield context
     context.close()
 
@@ -90,6 +115,7 @@ def phone_context(browser: Browser, live_server) -> Iterator[BrowserContext]:
 def phone(phone_context: BrowserContext, request) -> Iterator[Page]:
     page = phone_context.new_page()
     yield page
+    _no_csp_violations(request, phone_context.csp_violations)
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
         RESULTS_DIR.mkdir(exist_ok=True)
@@ -196,10 +222,13 @@ def asgi_phone(
     (session cookie made with SessionStore, like a sign-in would)."""
     contexts: list[BrowserContext] = []
     pages: list[Page] = []
+    violations: list[str] = []
 
     def open_phone(user=None) -> Page:
         context = browser.new_context(base_url=asgi_server, **PHONE)
         context.set_default_timeout(10_000)
+        context.expose_binding("__honbuCsp", lambda _source, text: violations.append(text))
+        context.add_init_script(_CSP_WATCH)
         contexts.append(context)
         if user is not None:
             context.add_cookies(
@@ -219,6 +248,7 @@ def asgi_phone(
     _screenshot_on_failure(request, pages)
     for context in contexts:
         context.close()
+    _no_csp_violations(request, violations)
 
 
 def session_for(user) -> str:

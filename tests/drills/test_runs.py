@@ -260,3 +260,24 @@ def test_players_never_see_the_control_page(client, city, drill):
     assert run.status == "running"
     client.force_login(coordinator)
     assert client.get(f"/drills/runs/{run.pk}/").status_code == 200
+
+
+def test_exercise_traffic_can_be_left_out_of_the_record_or_exported_alone(
+    client, city, drill, admin_user
+):
+    scenario, coordinator, *_ = drill
+    services.message_send(
+        group=city.group, sender=city.mayor, body="本物の指示", client_id=uuid.uuid4()
+    )
+    run = runs.run_start(scenario=scenario, actor=coordinator)
+    runs.drills_sweep(now=run.start_at + timedelta(seconds=60))
+    client.force_login(admin_user)
+    url = f"/messages/records/{city.group.pk}/export.json"
+
+    def texts(exercise):
+        data = client.get(url, {"exercise": exercise}).json()
+        return [m["text"] for m in data["messages"]]
+
+    assert texts("all") == ["本物の指示", "【訓練】住民を3階以上へ避難させてください"]
+    assert texts("exclude") == ["本物の指示"]
+    assert texts("only") == ["【訓練】住民を3階以上へ避難させてください"]

@@ -211,6 +211,35 @@ async def test_malformed_frames_get_an_error_frame_and_the_socket_survives(hq, r
         await comm.disconnect()
 
 
+@pytest.mark.parametrize(
+    "raw, code",
+    [
+        (
+            '{"type": "send", "group": GROUP, "client_id": "CID", "body": "a\\u0000b"}',
+            "invalid_text",
+        ),
+        ('{"type": "send", "group": GROUP, "client_id": "CID", "body": "\\ud800"}', "invalid_text"),
+        ("[" * 3000 + "]" * 3000, "too_deep"),
+        ('{"type": "send", "x": ' + "[" * 20 + "]" * 20 + "}", "too_deep"),
+    ],
+)
+async def test_unstorable_text_and_deep_nesting_get_a_specific_error_not_a_crash(hq, raw, code):
+    """NUL, lone surrogates and deeply nested JSON (issue 13, item 6): a specific error code the
+    page's outbox treats as final, no traceback, nothing stored, the socket carries on."""
+    comm = await connect(hq.mayor)
+    try:
+        raw = raw.replace("GROUP", str(hq.group.pk)).replace("CID", str(uuid.uuid4()))
+        await comm.send_to(text_data=raw)
+        err, _ = await frames_until(comm, "error")
+        assert err["code"] == code and err["message"]
+        await comm.send_json_to({"type": "ping", "ref": 9})
+        pong, _ = await frames_until(comm, "pong")
+        assert pong["ref"] == 9
+        assert await sync_to_async(Message.objects.count)() == 0
+    finally:
+        await comm.disconnect()
+
+
 async def test_errors_are_translated_for_the_user(hq):
     from django.utils import translation
 

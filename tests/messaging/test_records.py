@@ -153,6 +153,7 @@ def test_json_export_has_the_same_data(client, hq, edited, admin_user):
             "kind": "instruction",
             "priority": "urgent",
             "requires_ack": True,
+            "exercise": False,  # drills' traffic is marked (issue 11)
             "reply_to_seq": None,
             "text": "修正：北区と中央区に開設せよ",
             "edited_at": _ts(edited.edited_at),

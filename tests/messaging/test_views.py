@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.messages import get_messages
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import translation
@@ -234,6 +235,51 @@ def test_send_refuses_a_disallowed_type_and_stores_nothing(client, hq, media, na
     assert response.status_code == 400
     assert response.json() == {"error": _t(attachments.ERR_TYPE)}
     _assert_nothing_stored(hq.group, media)
+
+
+def _bomb_png(width: int = 20000, height: int = 20000) -> bytes:
+    """A PNG that declares width × height 1-bit pixels: a tiny file, 400 million pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    rows = zlib.compress(b"\0" * (1 + width // 8) * 64, 9)  # a few rows: the rest is missing
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+
+
+def test_a_decompression_bomb_is_a_clear_400_and_stores_nothing(client, hq, media):
+    client.force_login(hq.ward_head)
+    bomb = SimpleUploadedFile("photo.png", _bomb_png(), content_type="image/png")
+
+    response = _post(client, hq.group, body="被害写真", file=bomb)
+
+    assert response.status_code == 400
+    assert response.json() == {"error": _t(attachments.ERR_PIXELS) % {"mp": 50}}
+    _assert_nothing_stored(hq.group, media)
+
+
+def test_unstorable_text_over_http_is_a_400_and_stores_nothing(client, hq, media):
+    client.force_login(hq.ward_head)
+
+    response = _post(client, hq.group, body="避難\x00所")  # the form refuses NUL itself
+
+    assert response.status_code == 400 and response.json()["error"]
+    _assert_nothing_stored(hq.group, media)
+    with pytest.raises(ValidationError) as exc:  # and so does the service, for every caller
+        services.message_send(
+            group=hq.group, sender=hq.ward_head, body="避難\x00所", client_id=uuid.uuid4()
+        )
+    assert exc.value.messages == [str(services.ERR_TEXT)]
 
 
 def test_observer_cannot_post_over_http(client, hq, media):

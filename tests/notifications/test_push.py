@@ -255,6 +255,22 @@ def test_subscribe_stores_the_subscription(client, hq):
     assert PushSubscription.objects.count() == 1
 
 
+def test_someone_elses_endpoint_cannot_be_taken_over(client, hq):
+    """Issue 13, item 4: posting another person's push endpoint (with keys of one's own) must
+    not move their notifications: 409, and their subscription is unchanged."""
+    theirs = PushSubscription.objects.create(
+        user=hq.bureau_head, endpoint=VALID["endpoint"], p256dh="their-key", auth="their-auth"
+    )
+    client.force_login(hq.ward_head)
+
+    response = post_json(client, "notifications:push_subscribe", VALID)
+
+    assert response.status_code == 409 and response.json()["error"]
+    theirs.refresh_from_db()
+    assert (theirs.user, theirs.p256dh, theirs.auth) == (hq.bureau_head, "their-key", "their-auth")
+    assert PushSubscription.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     "data",
     [

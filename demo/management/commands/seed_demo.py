@@ -8,6 +8,7 @@ from django.db.models import ProtectedError
 from demo.city import (
     DEFAULT_STAFF,
     DEMO_PASSWORD,
+    DEMO_SCENARIO_TITLE,
     DEMO_SEED,
     EMAIL_DOMAIN,
     DemoSeedError,
@@ -20,7 +21,8 @@ from demo.city import (
 class Command(BaseCommand):
     help = (
         "Load the demo city (an Osaka-like city) with staff, posts, deputies, sign-ins and its "
-        "command groups (city HQ, ward HQs, 危機管理室) with two sample messages."
+        "command groups (city HQ, ward HQs, 危機管理室) with two sample messages, and a drill "
+        "scenario."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -74,6 +76,13 @@ class Command(BaseCommand):
                     f"{summary.memberships} memberships, {summary.messages} messages."
                 )
             )
+        if summary.safety.incidents:
+            self.stdout.write(
+                f"Safety: {summary.safety.places} assembly places, a past incident with "
+                f"{summary.safety.answers} answers and {summary.safety.checkins} check-ins."
+            )
+        if summary.scenarios:
+            self.stdout.write(f"Added the drill scenario {DEMO_SCENARIO_TITLE}.")
         self.stdout.write("Command groups:")
         for line in summary.group_lines:
             self.stdout.write(
