@@ -35,6 +35,7 @@ SQLite file in a temporary directory. The embedded Redis lives in that directory
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import random
@@ -322,6 +323,9 @@ def report_timings(run, coordinator, repeat: int) -> dict[str, float | int]:
     response = client.get(f"/drills/runs/{run.pk}/report.pdf")
     out["pdf"] = time.perf_counter() - started
     out["pdf_bytes"] = len(response.content)
+    from pypdf import PdfReader  # requirements-dev.txt
+
+    out["pdf_pages"] = len(PdfReader(io.BytesIO(response.content)).pages)
     started = time.perf_counter()
     response = client.get(f"/drills/runs/{run.pk}/report.csv")
     out["csv_rows"] = sum(chunk.count(b"\n") for chunk in response.streaming_content) - 1
@@ -446,7 +450,7 @@ def main() -> None:
             f"| page, warm (median of {args.repeat}) | {timings['warm']:.2f} | "
             f"{timings['warm'] / timings['baseline']:.1f} | |\n"
             f"| PDF | {timings['pdf']:.2f} | {timings['pdf'] / timings['baseline']:.1f} | "
-            f"{timings['pdf_bytes'] / 1024:.0f} KB |\n"
+            f"{timings['pdf_bytes'] / 1024:.0f} KB, {timings['pdf_pages']} pages |\n"
             f"| CSV | {timings['csv']:.2f} | {timings['csv'] / timings['baseline']:.1f} | "
             f"{timings['csv_rows']:,} rows |"
         )
