@@ -19,7 +19,6 @@ from notifications.models import Notification
 from notifications.selectors import channels_for
 from notifications.services import notification_new, notifications_create
 from realtime import clock
-from safety import selectors as safety_selectors
 from safety.models import SafetyRequest
 
 from .models import Run, RunInject
@@ -322,12 +321,6 @@ def curve(answers: list[float], total: int) -> dict[int, float | None]:
             round(answers[needed - 1] / 60, 1) if needed and len(answers) >= needed else None
         )
     return out
-
-
-def safety_curve(ri: RunInject) -> dict[int, float | None]:
-    if ri.round_id is None:
-        return {}
-    return safety_selectors.answer_curve(round_=ri.round, total=ri.round.total)
 
 
 @dataclass

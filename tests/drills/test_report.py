@@ -202,6 +202,10 @@ def test_the_report_has_the_exact_numbers_of_the_scripted_run(city, scripted):
     assert safety.total == 12 and safety.answered == 11
     assert safety.curve == {25: 3.0, 50: 6.0, 75: 9.0, 90: 11.0}
     assert safety.answers == [60.0 * k for k in range(1, 12)]
+    from safety import selectors as safety_selectors  # the live round page's own figures
+
+    round_ = safety.ri.round
+    assert safety.curve == safety_selectors.answer_curve(round_=round_, total=round_.total)
 
     # Per ward or bureau: medians over every message of the run.
     assert [(u.unit, u.people, u.read_p50, u.acked_p50) for u in data.units] == [
