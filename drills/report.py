@@ -391,6 +391,24 @@ def run_report(*, run: Run) -> RunReport:
     )
 
 
+def inject_people(*, ri: RunInject) -> tuple[list[metrics.Person], dict, dict, dict]:
+    """Everyone one fired inject reached, the ones who never responded first, then the slowest
+    (了解 where it was asked for, else reading); with the read / 了解 / reply summaries."""
+    crowd = metrics.people_by_inject([ri]).get(ri.pk, [])
+    asks_ack = bool(ri.message_id and ri.message.requires_ack)
+
+    def key(p: metrics.Person) -> tuple[bool, float, str]:
+        value = p.acked if asks_ack else p.read
+        return (value is not None, -(value or 0.0), p.name)
+
+    return (
+        sorted(crowd, key=key),
+        metrics.latency_summary([p.read for p in crowd]),
+        metrics.latency_summary([p.acked for p in crowd]),
+        metrics.latency_summary([p.replied for p in crowd]),
+    )
+
+
 # --- the raw measurements (CSV) -------------------------------------------------------------
 MEASUREMENT_HEADER = (
     "run",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages as flash
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -17,7 +17,7 @@ from directory.services import audit_record
 
 from . import charts, evaluation, pdf, report, runs
 from .forms_report import CompareForm, EvaluationForm
-from .models import Run, Scenario
+from .models import Run, RunInject, Scenario
 
 
 def _coordinator(request: HttpRequest) -> None:
@@ -34,9 +34,12 @@ def _filename(run: Run, ext: str) -> str:
 
 
 def run_report(request: HttpRequest, run_id: int) -> HttpResponse:
-    """GET: the report. POST: the evaluator's ratings, then back to the report."""
+    """GET: the report (``?inject=<id>``: everyone one inject reached). POST: the
+    evaluator's ratings, then back to the report."""
     _coordinator(request)
     run = _run(run_id)
+    if request.method == "GET" and request.GET.get("inject"):
+        return _inject_people(request, run, request.GET["inject"])
     objectives = evaluation.run_objectives(run=run)
     form = EvaluationForm(request.POST or None, objectives=objectives, saved=run.evaluation)
     if request.method == "POST":
@@ -55,6 +58,23 @@ def run_report(request: HttpRequest, run_id: int) -> HttpResponse:
         "drills/report.html",
         {"run": run, "report": data, "charts": charts.report_charts(data), "form": form},
         status=400 if request.method == "POST" else 200,
+    )
+
+
+def _inject_people(request: HttpRequest, run: Run, inject_id: str) -> HttpResponse:
+    if not inject_id.isdigit():
+        raise Http404
+    ri = get_object_or_404(
+        RunInject.objects.select_related("message", "inject"),
+        pk=int(inject_id),
+        run=run,
+        status=RunInject.Status.FIRED,
+    )
+    people, read, acked, replied = report.inject_people(ri=ri)
+    return render(
+        request,
+        "drills/report_inject.html",
+        {"run": run, "ri": ri, "people": people, "read": read, "acked": acked, "replied": replied},
     )
 
 

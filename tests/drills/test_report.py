@@ -529,3 +529,19 @@ def test_an_expectation_whose_deadline_is_ahead_is_neither_met_nor_missed(city, 
     data = report.run_report(run=run)
     assert [(e.check, e.met, e.pending) for e in data.expectations][1] == ("ack", False, False)
     assert (data.met, data.missed, data.pending) == (1, 1, 0)
+
+
+def test_an_injects_own_page_lists_everyone_it_reached_silent_first(client, city, scripted):
+    ri = RunInject.objects.get(run=scripted, number=1)
+    client.force_login(city.coordinator)
+
+    page = client.get(f"/drills/runs/{scripted.pk}/report/?inject={ri.pk}").content.decode()
+
+    rows = page.split('<tr data-user="')[1:]
+    assert [int(r.split('"', 1)[0]) for r in rows] == [city.coordinator.pk, city.ward_head.pk]
+    assert "北区長" in rows[1] and "30秒" in rows[1] and "3分00秒" in rows[1]
+    other = Run.objects.create(
+        scenario=scripted.scenario, start_at=scripted.start_at, started_by=city.coordinator
+    )
+    assert client.get(f"/drills/runs/{other.pk}/report/?inject={ri.pk}").status_code == 404
+    assert client.get(f"/drills/runs/{scripted.pk}/report/?inject=x").status_code == 404
