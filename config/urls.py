@@ -37,6 +37,7 @@ urlpatterns = [
     path("notifications/", include("notifications.urls")),
     path("", include("safety.urls")),
     path("drills/", include("drills.urls")),
+    path("calls/", include("calls.urls")),
     # Where notification settings and banners lived before the notifications app (links in
     # e-mails and push notifications already sent).
     path("messages/notifications/", RedirectView.as_view(url="/notifications/", permanent=True)),

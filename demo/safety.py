@@ -192,7 +192,10 @@ def _incident_seed(rng: random.Random, coordinators: dict[int, list[User]], out)
         actor=None,
         title=INCIDENT_TITLE,
         kind=Incident.Kind.EARTHQUAKE,
-        level=IncidentLevel.objects.get(code="emergency"),
+        # The migration's level, or the same again if it was removed (the demo needs one).
+        level=IncidentLevel.objects.get_or_create(
+            code="emergency", defaults={"name": "非常体制", "order": 2}
+        )[0],
         affected_units=wards,
         started_at=t0,
         source="demo",

@@ -1,7 +1,8 @@
 """One chronology per incident: everything that happened while it was open, in time order —
 the incident's own actions (declared, level, rounds, ended), every message in the command groups
 (and each later version), reads, 了解, reminders and hand-overs to deputies, safety answers (own
-and on behalf, every version) and assembly check-ins. The public record of the disaster.
+and on behalf, every version), assembly check-ins, and what apps above register (calls). The
+public record of the disaster.
 
 Each source is read in time order by the database and the streams are merged (heapq), so an
 export of 30,000 answers never holds them all at once."""
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from directory.exports import csv_lines
 from messaging.models import MessageVersion, Receipt, StandIn
@@ -26,6 +28,47 @@ from .models import CheckIn, Incident, SafetyAnswer
 
 CSV_HEADER = ["at", "kind", "group", "who", "post", "text", "detail"]
 CHUNK = 2000
+
+# Streams from the apps above safety (calls: every call of the window), registered in their
+# AppConfig.ready(): fn(start, end, exercise) yields rows shaped like the ones below —
+# (at, order, tie-break id, kind, group, who, post, text, detail) — in time order.
+Source = Callable[[datetime, datetime, str], Iterator[tuple]]
+_sources: list[Source] = []
+
+# What each kind of row is called on the page (exports keep the codes, which do not change).
+LABELS: dict[str, str] = {
+    "incident.declare": _("Disaster mode declared"),
+    "incident.level": _("Level changed"),
+    "incident.round_start": _("Safety confirmation started"),
+    "incident.round_close": _("Safety confirmation closed"),
+    "incident.end": _("Disaster mode ended"),
+    "message.sent": _("Message"),
+    "instruction.sent": _("Instruction"),
+    "reply.sent": _("Reply"),
+    "message.edit": _("Message edited"),
+    "message.delete": _("Message deleted"),
+    "read": _("Read"),
+    "acknowledged": _("了解"),
+    "stand_in": _("Handed to a deputy"),
+    "safety.answer": _("Safety answer"),
+    "safety.answer_on_behalf": _("Safety answer on someone's behalf"),
+    "assembly.check_in": _("Arrived at an assembly place"),
+}
+
+
+def chronology_source(fn: Source, *, labels: dict[str, str] | None = None) -> Source:
+    if fn not in _sources:
+        _sources.append(fn)
+    LABELS.update(labels or {})
+    return fn
+
+
+def kind_label(kind: str) -> str:
+    if kind in LABELS:
+        return str(LABELS[kind])
+    if kind.startswith("notification."):
+        return _("Notification (%(kind)s)") % {"kind": kind.removeprefix("notification.")}
+    return kind
 
 
 def _window(incident: Incident) -> tuple[datetime, datetime]:
@@ -190,6 +233,7 @@ def chronology_entries(
         _stand_ins(start, end),
         _answers(incident, exercise),
         _checkins(incident, exercise),
+        *(source(start, end, exercise) for source in _sources),
         key=lambda row: (row[0], row[1], row[2]),
     )
     for n, (at, _order, _pk, kind, group, who, post, text, detail) in enumerate(merged):
@@ -198,12 +242,33 @@ def chronology_entries(
         yield {
             "at": _ts(at),
             "kind": kind,
+            "label": kind_label(kind),
             "group": group,
             "who": who,
             "post": post,
             "text": text,
             "detail": detail,
         }
+
+
+def chronology_page(*, incident: Incident, exercise: str = "all", limit: int = 2000) -> list[dict]:
+    """For the page: the entries with their time as a datetime and each account's name (one
+    query for all of them); the exports keep the account, which does not change."""
+    from directory.models import Staff, User
+
+    entries = list(chronology_entries(incident=incident, limit=limit, exercise=exercise))
+    who = {e["who"] for e in entries if e["who"]}
+    # Accounts, or employee numbers for people without one (their safety answers).
+    names = {s.employee_number: s.full_name for s in Staff.objects.filter(employee_number__in=who)}
+    names.update(
+        (u.get_username(), u.display_name)
+        for u in User.objects.filter(username__in=who).select_related("staff")
+    )
+    names["system"] = str(_("Honbu (automatic)"))
+    for e in entries:
+        e["when"] = datetime.fromisoformat(e["at"])
+        e["name"] = names.get(e["who"], e["who"])
+    return entries
 
 
 def chronology_csv(*, incident: Incident, exercise: str = "all") -> Iterator[str]:

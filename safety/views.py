@@ -165,9 +165,7 @@ def incident_chronology(request: HttpRequest, incident_id: int, fmt: str = "") -
             content_type="application/json; charset=utf-8",
         )
     else:
-        entries = list(
-            chronology.chronology_entries(incident=incident, limit=2000, exercise=exercise)
-        )
+        entries = chronology.chronology_page(incident=incident, exercise=exercise)
         return render(request, "safety/chronology.html", {"incident": incident, "entries": entries})
     response["Content-Disposition"] = f'attachment; filename="incident-{incident.pk}-{stamp}.{fmt}"'
     return response

@@ -1,10 +1,19 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 
+from config.server import server_command
 from directory.models import User
 from tests import push, smtp
 from tests.factories import StaffFactory, UserFactory
@@ -97,3 +106,78 @@ def pytest_sessionfinish(session, exitstatus):
         from config.embedded import stop
 
         stop(settings.VAR_DIR)
+
+
+# --- an ASGI server with websockets -------------------------------------------------------------
+# pytest-django's live_server is WSGI (no websockets). For pages that need the live channel,
+# the ASGI server (uvicorn, config/server.py) runs in a subprocess on the test database that
+# pytest-django created, sharing the test Redis. Data must be committed to be seen: use
+# `transactional_db`.
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class ServedURL(str):
+    pid: int
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup, django_db_blocker) -> Iterator[str]:
+    """The ASGI server on the test database; yields its base URL.
+
+    Session-scoped and torn down before the test database is destroyed (PostgreSQL refuses to
+    drop a database that still has connections)."""
+    with django_db_blocker.unblock():
+        db_name = str(connection.settings_dict["NAME"])
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "HONBU_TEST_SERVE_DB": db_name,  # read by config/settings/test.py
+            "REDIS_URL": settings.REDIS_URL,  # the same Redis (channel layer) as the test process
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    log = tempfile.NamedTemporaryFile(prefix="honbu-asgi-", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        server_command("127.0.0.1", port, log_level="info"),
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                output = Path(log.name).read_text(errors="replace")
+                pytest.fail(
+                    f"the ASGI server did not start (exit {proc.returncode}):\n{output}",
+                    pytrace=False,
+                )
+            time.sleep(0.1)
+        served = ServedURL(f"http://127.0.0.1:{port}")
+        served.pid = proc.pid  # for tests that watch the server process itself
+        yield served
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        Path(log.name).unlink(missing_ok=True)

@@ -120,7 +120,6 @@ CELERY_TIMEZONE = "Asia/Tokyo"
 
 # --- applications ---------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -140,6 +139,7 @@ INSTALLED_APPS = [
     "messaging",
     "safety",
     "drills",
+    "calls",
     "demo",
     "home",
 ]
@@ -352,6 +352,33 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": HONBU_SWEEP_SECONDS,
     },
 }
+# --- voice calls (calls/, docs/calls.md) ----------------------------------------------------
+# ICE servers reach browsers only in the signalling frames, never in a page. HONBU_ICE_SERVERS is
+# a JSON list of {"urls": ...} (STUN, e.g. [{"urls": "stun:stun.city.example.jp:3478"}]); TURN
+# comes from coturn's REST API: HONBU_TURN_SECRET is coturn's static-auth-secret and
+# HONBU_TURN_URLS its addresses (comma-separated), and every call gets credentials that expire
+# after HONBU_TURN_TTL_SECONDS. Unset: host candidates only (one LAN, or localhost).
+HONBU_ICE_SERVERS = env.json("HONBU_ICE_SERVERS", default=[])
+HONBU_TURN_SECRET = env("HONBU_TURN_SECRET", default="")
+HONBU_TURN_URLS = env.list("HONBU_TURN_URLS", default=[])
+HONBU_TURN_TTL_SECONDS = env.int("HONBU_TURN_TTL_SECONDS", default=3 * 3600)
+HONBU_CALL_RING_SECONDS = env.int("HONBU_CALL_RING_SECONDS", default=30)  # then: no answer
+# A page whose socket dropped mid-call has this long to come back (a network change) before
+# its leg ends as a network failure.
+HONBU_CALL_RECONNECT_SECONDS = env.int("HONBU_CALL_RECONNECT_SECONDS", default=20)
+# Calls one person may start in a minute (each rings a phone and sends a push).
+HONBU_CALL_STARTS_PER_MINUTE = env.int("HONBU_CALL_STARTS_PER_MINUTE", default=10)
+# A group conference is a full mesh of browsers: beyond this many, use an SFU (docs/calls.md).
+HONBU_CALL_MESH_MAX = env.int("HONBU_CALL_MESH_MAX", default=10)
+# A commander's missed call to a headquarters member in disaster mode becomes an urgent
+# instruction chased with this policy (messaging's escalation; docs/calls.md).
+HONBU_CALL_MISSED_POLICY = env.json(
+    "HONBU_CALL_MISSED_POLICY",
+    default={"first_after": 60, "repeat_every": 60, "repeat_count": 1, "deputy_wait": 120},
+)
+# Ringing calls past their time and legs whose page never came back (when the server process
+# that was timing them has gone).
+CELERY_BEAT_SCHEDULE["calls-sweep"] = {"task": "calls.sweep_task", "schedule": HONBU_SWEEP_SECONDS}
 # --- the JMA feed (safety/jma, docs/safety.md) -----------------------------------------------
 # The 気象庁防災情報XML Atom feed to poll, e.g. https://www.data.jma.go.jp/developer/xml/feed/eqvol.xml
 # (earthquakes, tsunami). Unset: no polling at all.

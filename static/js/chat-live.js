@@ -103,6 +103,7 @@
   function handle(f) {
     if (window.honbuArrival) window.honbuArrival(f); // alerts.js: other groups' instructions, badge
     if (window.honbuDisaster) window.honbuDisaster(f); // disaster.js: the banner
+    if (window.honbuCalls) window.honbuCalls(f); // calls-ring.js: the ringing screen
     switch (f.type) {
       case "history":
         if (f.group !== GROUP) break;

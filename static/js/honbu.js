@@ -114,7 +114,8 @@ window.interpolate = window.interpolate || function (s, a) { return s.replace(/%
       bar = document.createElement("div"); bar.id = "reminder-banner"; bar.className = "reminder-banner"; bar.setAttribute("role", "alert");
       var main = document.getElementById("main"); main.parentNode.insertBefore(bar, main);
     }
-    var text = { reminder: gettext("Reminder: an instruction is waiting for your response."),
+    // Apps above messaging word their own kinds (calls-ring.js: window.honbuReminderText).
+    var text = (window.honbuReminderText && window.honbuReminderText(f)) || { reminder: gettext("Reminder: an instruction is waiting for your response."),
                  escalation: gettext("An instruction has been handed to you as a deputy."),
                  unreached: gettext("Some members are still unreached."),
                  test: gettext("Test notification: notifications reach this page.") }[f.kind] || gettext("New notification");

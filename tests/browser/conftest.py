@@ -10,11 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,7 +17,6 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
-from django.db import connection
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -136,80 +130,7 @@ def _screenshot_on_failure(request, pages: list[Page]) -> None:
             pass
 
 
-# --- an ASGI server with websockets -------------------------------------------------------------
-# pytest-django's live_server is WSGI (no websockets). For pages that need the live channel,
-# Daphne runs in a subprocess on the test database that pytest-django created, sharing the
-# test Redis. Data must be committed to be seen: use `transactional_db`.
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="session")
-def asgi_server(django_db_setup, django_db_blocker) -> Iterator[str]:
-    """Daphne serving ``config.asgi:application`` on the test database; yields its base URL.
-
-    Session-scoped and torn down before the test database is destroyed (PostgreSQL refuses to
-    drop a database that still has connections)."""
-    with django_db_blocker.unblock():
-        db_name = str(connection.settings_dict["NAME"])
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "HONBU_TEST_SERVE_DB": db_name,  # read by config/settings/test.py
-            "REDIS_URL": settings.REDIS_URL,  # the same Redis (channel layer) as the test process
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    log = tempfile.NamedTemporaryFile(prefix="honbu-daphne-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "config.asgi:application",
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                output = Path(log.name).read_text(errors="replace")
-                pytest.fail(
-                    f"Daphne did not start (exit {proc.returncode}):\n{output}", pytrace=False
-                )
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        Path(log.name).unlink(missing_ok=True)
+# The ASGI server itself (`asgi_server`) is in tests/conftest.py: other tests use it too.
 
 
 @pytest.fixture

