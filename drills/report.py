@@ -500,9 +500,11 @@ class CompareRow:
     kind: str
     text: str
     cells: list[CompareCell]
+    runs: list[Run] = field(default_factory=list)
 
-    def by_run(self, runs: list[Run]) -> list[tuple[Run, CompareCell]]:
-        return list(zip(runs, self.cells, strict=True))
+    @property
+    def by_run(self) -> list[tuple[Run, CompareCell]]:
+        return list(zip(self.runs, self.cells, strict=True))
 
     @property
     def trend(self) -> float | None:
@@ -542,6 +544,7 @@ def runs_compare(*, scenario: Scenario, runs: list[Run]) -> Comparison:
             inject.get_kind_display(),
             inject.text,
             [CompareCell() for _r in runs],
+            runs,
         )
     for k, report in enumerate(reports):
         for r in report.injects:

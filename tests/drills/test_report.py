@@ -415,6 +415,9 @@ def test_comparing_runs_shows_the_city_got_faster(client, city, scripted, at):
     page = client.get(f"{url}?runs={scripted.pk},{later.pk},{stranger.pk}").content.decode()
     assert "初回より5秒速くなりました" in page
     assert page.count('class="card compare-inject"') == 3 and 'id="compare-summary"' in page
+    inject_1 = page.split('id="compare-1"')[1].split("</section>")[0]
+    assert inject_1.count('<tr><th scope="row">') == 2  # one row per run
+    assert "3分00秒" in inject_1 and "2分55秒" in inject_1 and "2 / 3" in inject_1
     assert f'value="{stranger.pk}"' not in page
 
 
