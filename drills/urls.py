@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import views
 from . import views_scenario as editor  # the scenario editor
+from .views_report import run_report_csv, run_report_pdf, scenario_compare
 
 app_name = "drills"
 
@@ -11,6 +12,9 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.run_control, name="run_control"),
     path("runs/<int:run_id>/action/", views.run_action, name="run_action"),
     path("runs/<int:run_id>/report/", views.run_report, name="run_report"),
+    path("runs/<int:run_id>/report.pdf", run_report_pdf, name="run_report_pdf"),
+    path("runs/<int:run_id>/report.csv", run_report_csv, name="run_report_csv"),
+    path("scenarios/<int:scenario_id>/compare/", scenario_compare, name="scenario_compare"),
     # The scenario editor (editor.py).
     path("scenarios/new/", editor.scenario_new, name="scenario_new"),
     path("scenarios/import/", editor.scenario_import, name="scenario_import"),

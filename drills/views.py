@@ -14,6 +14,9 @@ from . import report, runs
 from .forms import AddInjectForm, RunStartForm
 from .models import Run, RunInject, Scenario
 
+# The after-action report lives in views_report.py; urls.py names it here.
+from .views_report import run_report as run_report
+
 
 def _coordinator(request: HttpRequest) -> None:
     if not runs.user_runs_drills(user=request.user):
@@ -112,9 +115,3 @@ def run_action(request: HttpRequest, run_id: int) -> HttpResponse:
     except ValidationError as exc:
         flash.error(request, " ".join(exc.messages))
     return redirect("drills:run_control", run_id=run.pk)
-
-
-def run_report(request: HttpRequest, run_id: int) -> HttpResponse:
-    _coordinator(request)
-    run = get_object_or_404(Run.objects.select_related("scenario"), pk=run_id)
-    return render(request, "drills/report.html", {"run": run, "report": report.run_report(run=run)})
