@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -133,12 +134,10 @@ class ServedURL(str):
     pid: int
 
 
-@pytest.fixture(scope="session")
-def asgi_server(django_db_setup, django_db_blocker) -> Iterator[str]:
-    """The ASGI server on the test database; yields its base URL.
-
-    Session-scoped and torn down before the test database is destroyed (PostgreSQL refuses to
-    drop a database that still has connections)."""
+@contextlib.contextmanager
+def serve_test_database(django_db_blocker, **extra_env: str) -> Iterator[ServedURL]:
+    """The ASGI server (config/server.py) on the test database, with settings from
+    ``extra_env``; yields its base URL (with the process id) and stops it."""
     with django_db_blocker.unblock():
         db_name = str(connection.settings_dict["NAME"])
     port = _free_port()
@@ -149,6 +148,7 @@ def asgi_server(django_db_setup, django_db_blocker) -> Iterator[str]:
             "HONBU_TEST_SERVE_DB": db_name,  # read by config/settings/test.py
             "REDIS_URL": settings.REDIS_URL,  # the same Redis (channel layer) as the test process
             "PYTHONUNBUFFERED": "1",
+            **extra_env,
         }
     )
     log = tempfile.NamedTemporaryFile(prefix="honbu-asgi-", suffix=".log", delete=False)
@@ -181,3 +181,13 @@ def asgi_server(django_db_setup, django_db_blocker) -> Iterator[str]:
             proc.wait()
         log.close()
         Path(log.name).unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup, django_db_blocker) -> Iterator[ServedURL]:
+    """The ASGI server on the test database for the whole session; yields its base URL.
+
+    Torn down before the test database is destroyed (PostgreSQL refuses to drop a database that
+    still has connections)."""
+    with serve_test_database(django_db_blocker) as served:
+        yield served

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,17 +20,14 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from calls.models import Call
-from config.server import server_command
 from directory.models import User
 from messaging import services
 from messaging.models import CommandGroup, Message
 from tests.browser.conftest import (
-    BASE_DIR,
     CHROMIUM,
     CHROMIUM_ARGS,
     RESULTS_DIR,
@@ -40,7 +35,7 @@ from tests.browser.conftest import (
     session_for,
     watch_csp,
 )
-from tests.conftest import _answers, _free_port
+from tests.conftest import serve_test_database
 from tests.factories import OrgUnitFactory, PostFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.browser
@@ -84,44 +79,12 @@ def calls_server(django_db_setup, django_db_blocker) -> Iterator[str]:
     """The ASGI server on the test database (like conftest's asgi_server), short call timers; one
     per test: between tests the database is flushed and its content types made again with new
     ids, which a long-lived server would still have cached (notifications point at calls)."""
-    with django_db_blocker.unblock():
-        db_name = str(connection.settings_dict["NAME"])
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "HONBU_TEST_SERVE_DB": db_name,
-            "REDIS_URL": settings.REDIS_URL,
-            "PYTHONUNBUFFERED": "1",
-            "HONBU_CALL_RING_SECONDS": str(RING_SECONDS),
-            "HONBU_CALL_RECONNECT_SECONDS": str(RECONNECT_SECONDS),
-        }
-    )
-    log = tempfile.NamedTemporaryFile(prefix="honbu-calls-asgi-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        server_command("127.0.0.1", port, log_level="info"),
-        cwd=BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(Path(log.name).read_text(errors="replace"), pytrace=False)
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        Path(log.name).unlink(missing_ok=True)
+    with serve_test_database(
+        django_db_blocker,
+        HONBU_CALL_RING_SECONDS=str(RING_SECONDS),
+        HONBU_CALL_RECONNECT_SECONDS=str(RECONNECT_SECONDS),
+    ) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
