@@ -261,7 +261,7 @@ def chronology_page(*, incident: Incident, exercise: str = "all", limit: int = 2
     # Accounts, or employee numbers for people without one (their safety answers).
     names = {s.employee_number: s.full_name for s in Staff.objects.filter(employee_number__in=who)}
     names.update(
-        (u.get_username(), u.display_name)
+        (u.get_username(), u.display_name())
         for u in User.objects.filter(username__in=who).select_related("staff")
     )
     names["system"] = str(_("Honbu (automatic)"))

@@ -198,7 +198,8 @@ def user_stand_ins(*, user: User, open_only: bool = True):
 
 
 def user_waiting_instructions(*, user: User, limit: int = 20) -> list[Receipt]:
-    """Instructions addressed to the user that still ask for their acknowledgement."""
+    """Instructions addressed to the user that still ask for their acknowledgement: real ones
+    first (a drill's never push a real one down the list), newest first within each."""
     return list(
         Receipt.objects.filter(
             user=user,
@@ -207,5 +208,5 @@ def user_waiting_instructions(*, user: User, limit: int = 20) -> list[Receipt]:
             message__deleted_at__isnull=True,
         )
         .select_related("message__group")
-        .order_by("-message__created_at")[:limit]
+        .order_by("message__exercise", "-message__created_at")[:limit]
     )

@@ -11,15 +11,21 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from directory import services as directory_services
 from directory.models import User
 from drills import metrics, runs
 from drills.models import Inject, Run, RunEntry, RunInject, Scenario
-from messaging import escalation, services
+from messaging import alerts, escalation, services
+from messaging import selectors as messaging_selectors
 from messaging.models import Message
+from notifications import kinds
+from notifications.delivery import notifications_deliver
 from notifications.models import Notification
 from safety import incidents
 from safety.models import SafetyRound
+from tests import smtp
 from tests.factories import StaffFactory, UserFactory
+from tests.push import decrypt, subscribe
 
 pytestmark = pytest.mark.django_db
 
@@ -180,8 +186,6 @@ def test_exercise_reminders_say_so(city, drill):
     escalation.escalation_sweep(now=message.created_at + timedelta(minutes=3))
     note = Notification.objects.filter(kind="reminder", user=city.ward_head, channel="push").get()
 
-    from notifications import kinds
-
     assert kinds.get("reminder").render(note).title.startswith("【訓練】")
 
 
@@ -281,3 +285,61 @@ def test_exercise_traffic_can_be_left_out_of_the_record_or_exported_alone(
     assert texts("all") == ["本物の指示", "【訓練】住民を3階以上へ避難させてください"]
     assert texts("exclude") == ["本物の指示"]
     assert texts("only") == ["【訓練】住民を3階以上へ避難させてください"]
+
+
+def test_exercise_traffic_is_marked_on_every_channel(city, drill, smtp_server, push_service, vapid):
+    """The exercise instruction, its arrival push, the reminders (in-app, push, e-mail), the
+    deputy's hand-over and the unreached report all say 【訓練】 first, as sent."""
+
+    scenario, coordinator, first, _second = drill
+    Inject.objects.filter(pk=first.pk).update(priority=Message.Priority.URGENT)
+    phone = subscribe(city.ward_head, push_service)
+    deputy = UserFactory()
+    StaffFactory(user=deputy, unit=city.ward_head.staff.unit)
+    directory_services.post_set_deputies(
+        post=city.ward_head.staff.posts_held.get(), deputies=[deputy.staff], actor=None
+    )
+    run = runs.run_start(scenario=scenario, actor=coordinator)
+    runs.drills_sweep(now=run.start_at + timedelta(seconds=60))
+    message = RunInject.objects.get(run=run, number=1).message
+    assert message.exercise and message.body.startswith("【訓練】")
+
+    alerts.instruction_alert(message_id=message.pk)  # the arrival push (the task, run here)
+    for minutes in (3, 6, 9, 12, 15, 20, 30):  # reminders, the deputies, the unreached report
+        escalation.escalation_sweep(now=message.created_at + timedelta(minutes=minutes))
+    notes = list(Notification.objects.filter(subject_id=message.pk))
+    kinds_sent = {(n.kind, n.channel) for n in notes}
+    assert {("instruction", "push"), ("reminder", "push"), ("reminder", "email")} <= kinds_sent
+    assert {"reminder", "escalation", "unreached"} <= {n.kind for n in notes}
+
+    for note in notes:  # in-app banners, push and e-mail are rendered from these texts
+        assert kinds.get(note.kind).render(note).title.startswith("【訓練】"), note.kind
+    notifications_deliver(notification_ids=[n.pk for n in notes if n.channel in ("push", "email")])
+    pushed = [decrypt(phone, r) for r in push_service.received]
+    assert pushed and all(p["title"].startswith("【訓練】") for p in pushed)
+    subjects = [smtp.subject(m) for m in smtp_server.messages]
+    assert subjects and all("【訓練】" in s for s in subjects), subjects
+
+
+def test_real_instructions_stand_above_exercise_ones_on_home(client, city, drill):
+    """A real instruction sent before a drill's stays at the top of the ward head's Home."""
+
+    def send(body: str, exercise: bool) -> Message:
+        return services.message_send(
+            group=city.group,
+            sender=city.mayor,
+            body=body,
+            client_id=uuid.uuid4(),
+            kind="instruction",
+            priority="urgent",
+            requires_ack=True,
+            exercise=exercise,
+        ).message
+
+    real = send("実際の指示: 本庁舎に参集", exercise=False)
+    drill_message = send("訓練の指示", exercise=True)
+    waiting = messaging_selectors.user_waiting_instructions(user=city.ward_head)
+    assert [r.message_id for r in waiting] == [real.pk, drill_message.pk]
+    client.force_login(city.ward_head)
+    page = client.get("/").content.decode()
+    assert page.index("実際の指示") < page.index("【訓練】訓練の指示")
