@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from directory.models import OrgUnit
 from messaging.models import CommandGroup
 
 from .models import Inject, Run
@@ -20,10 +21,20 @@ class RunStartForm(forms.Form):
         choices=Run.OnRealIncident.choices,
         initial=Run.OnRealIncident.STOP,
     )
+    units = forms.ModelMultipleChoiceField(
+        label=_("Only these bureaus and wards take part (none ticked: everyone)"),
+        queryset=OrgUnit.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        # The city's bureaus, wards and offices: the level a drill is played at.
+        self.fields["units"].queryset = OrgUnit.objects.filter(
+            parent__isnull=False, parent__parent__isnull=True, is_active=True
+        ).order_by("sort_order", "name")
 
 
 class AddInjectForm(forms.Form):

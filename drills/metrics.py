@@ -152,6 +152,18 @@ def people_by_inject(ris: list[RunInject]) -> dict[int, list[Person]]:
             Epoch("acked_at"),
         )
     )
+    # A run of part of the city counts only its people (Run.units).
+    taking_part: dict[int, list[str]] = {}
+    for run_id, path in Run.units.through.objects.filter(
+        run_id__in={ri.run_id for ri in fired.values()}
+    ).values_list("run_id", "orgunit__path"):
+        taking_part.setdefault(run_id, []).append(path)
+    rows = [
+        r
+        for r in rows
+        if fired[r[0]].run_id not in taking_part
+        or (r[8] or "").startswith(tuple(taking_part[fired[r[0]].run_id]))
+    ]
     tops = _top_units([r[8] for r in rows])
     starts = {mid: ri.fired_at.timestamp() for mid, ri in fired.items()}
     out: dict[int, list[Person]] = {ri.pk: [] for ri in fired.values()}

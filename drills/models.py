@@ -130,6 +130,11 @@ class Run(models.Model):
         choices=OnRealIncident.choices,
         default=OnRealIncident.STOP,
     )
+    # A run may play only part of the city: safety rounds then ask only these units' staff, and
+    # the measurements count only their people. Empty: everyone.
+    units = models.ManyToManyField(
+        OrgUnit, verbose_name=_("units taking part"), blank=True, related_name="+"
+    )
     # The evaluator's after-action ratings per objective: {"objective": {"rating", "strengths",
     # "improvements"}}.
     evaluation = models.JSONField(default=dict, blank=True)

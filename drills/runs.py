@@ -39,6 +39,9 @@ ERR_NOT_PAUSED = gettext_lazy("This drill is not paused.")
 ERR_ENDED = gettext_lazy("This drill has ended.")
 ERR_NOT_DUE = gettext_lazy("This inject is no longer due.")
 ERR_CANNOT_SEND = gettext_lazy("Inject %(n)s cannot be sent: %(why)s")
+ERR_OUTSIDE_UNITS = gettext_lazy(
+    "This safety round asks only units that do not take part in this drill."
+)
 SPEEDS = (1, 2, 5)
 BATCH = 50
 
@@ -109,7 +112,10 @@ def run_start(
     speed: int = 1,
     start_at: datetime | None = None,
     on_real_incident: str = Run.OnRealIncident.STOP,
+    units: list | None = None,
 ) -> Run:
+    """``units``: play only part of the city (its safety rounds ask only these units' staff
+    and the measurements count only their people); none: everyone."""
     _check(actor)
     if speed not in SPEEDS:
         raise ValidationError(ERR_SPEED)
@@ -122,6 +128,8 @@ def run_start(
         started_by=actor,
         on_real_incident=on_real_incident,
     )
+    if units:
+        run.units.set(units)
     injects = list(scenario.injects.select_related("from_post__holder__user", "to_group"))
     problems = _problems(run, injects)
     if problems:
@@ -141,8 +149,36 @@ def run_start(
             for inject in injects
         ]
     )
-    _entry(run, actor, "start", speed=speed, start_at=start_at.isoformat())
+    _entry(
+        run,
+        actor,
+        "start",
+        speed=speed,
+        start_at=start_at.isoformat(),
+        units=[u.pk for u in units or []],
+    )
     return run
+
+
+def within(paths: list[str], path: str) -> bool:
+    """Whether the unit at ``path`` is one of ``paths`` or below one of them (materialised
+    paths "/1/7/": a subtree is a prefix)."""
+    return any(path.startswith(p) for p in paths)
+
+
+def _round_target(run: Run, inject_units: list) -> dict:
+    """Whom a safety-round inject asks: its own units, the run's, or the part of its own units
+    inside the run's (none inside: the inject cannot be sent)."""
+    run_units = list(run.units.all())
+    if not run_units:
+        return {"units": [u.pk for u in inject_units]} if inject_units else {"all": True}
+    if not inject_units:
+        return {"units": [u.pk for u in run_units]}
+    paths = [u.path for u in run_units]
+    inside = [u.pk for u in inject_units if within(paths, u.path)]
+    if not inside:
+        raise ValidationError(ERR_OUTSIDE_UNITS)
+    return {"units": inside}
 
 
 def _fire(ri: RunInject) -> None:
@@ -171,7 +207,7 @@ def _fire(ri: RunInject) -> None:
             exercise=True,
         ).message
     elif ri.kind == Inject.Kind.SAFETY_ROUND:
-        target = {"units": [u.pk for u in units]} if units else {"all": True}
+        target = _round_target(run, units)
         ri.round = safety_rounds.round_start(
             actor=run.started_by, title=ri.text[:120], target=target, is_drill=True
         )

@@ -47,6 +47,7 @@ def scenario_detail(request: HttpRequest, scenario_id: int) -> HttpResponse:
                 speed=form.cleaned_data["speed"],
                 start_at=form.cleaned_data["start_at"],
                 on_real_incident=form.cleaned_data["on_real_incident"],
+                units=list(form.cleaned_data["units"]),
             )
         except ValidationError as exc:
             for message in exc.messages:

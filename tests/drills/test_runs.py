@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 
 from directory import services as directory_services
 from directory.models import User
@@ -343,3 +344,52 @@ def test_real_instructions_stand_above_exercise_ones_on_home(client, city, drill
     client.force_login(city.ward_head)
     page = client.get("/").content.decode()
     assert page.index("実際の指示") < page.index("【訓練】訓練の指示")
+
+
+def test_a_run_of_part_of_the_city(client, city, drill):
+    """北区 alone plays: the round asks only 北区's staff, the measurements count only its
+    people, and the coordinator chooses it on the start page."""
+    scenario, coordinator, first, _second = drill
+    Inject.objects.create(
+        scenario=scenario, number=4, offset=0, kind=Inject.Kind.SAFETY_ROUND, text="安否確認"
+    )
+    client.force_login(coordinator)
+    page = client.get(reverse("drills:scenario_detail", args=[scenario.pk])).content.decode()
+    assert "北区" in page and "中央区" in page  # the wards to choose from
+    response = client.post(
+        reverse("drills:scenario_detail", args=[scenario.pk]),
+        {"speed": 1, "on_real_incident": "stop", "units": [city.kita.pk]},
+    )
+    run = Run.objects.get(scenario=scenario)
+    assert response.status_code == 302 and list(run.units.all()) == [city.kita]
+
+    runs.drills_sweep(now=run.start_at + timedelta(seconds=60))
+    round_ = RunInject.objects.get(run=run, number=4).round
+    asked = set(round_.requests.values_list("staff__unit__path", flat=True))
+    assert asked and all(path.startswith(city.kita.path) for path in asked)
+    message_inject = RunInject.objects.get(run=run, number=1)
+    counted = {p.user_id for p in metrics.people(message_inject)}
+    members = set(
+        message_inject.message.receipts.filter(observer=False).values_list("user_id", flat=True)
+    )
+    assert counted == {
+        uid
+        for uid in members
+        if User.objects.get(pk=uid).staff.unit.path.startswith(city.kita.path)
+    }
+    assert city.ward_head.pk in counted and city.mayor.pk not in counted
+    assert "北区" in client.get(reverse("drills:run_control", args=[run.pk])).content.decode()
+
+
+def test_a_round_inject_outside_the_units_taking_part_is_not_sent(city, drill):
+    scenario, coordinator, *_ = drill
+    chuo_round = Inject.objects.create(
+        scenario=scenario, number=4, offset=0, kind=Inject.Kind.SAFETY_ROUND, text="中央区 安否"
+    )
+    chuo_round.to_units.set([city.chuo])
+    run = runs.run_start(scenario=scenario, actor=coordinator, units=[city.kita])
+    runs.drills_sweep(now=run.start_at)
+    ri = RunInject.objects.get(run=run, number=4)
+    assert ri.status == RunInject.Status.FAILED and ri.round is None
+    assert str(runs.ERR_OUTSIDE_UNITS) in ri.detail
+    assert not SafetyRound.objects.exists()
