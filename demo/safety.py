@@ -97,7 +97,7 @@ def _places_seed(out: SafetySeeded) -> dict[int, list[User]]:
                 coordinators=users,
             )
             out.places += 1
-        found[place.pk] = list(place.coordinators.all())
+        found[place.pk] = list(place.coordinators.order_by("username"))
     return found
 
 

@@ -76,6 +76,10 @@ def city(db, settings) -> City:
     AssemblyPlace.objects.create(name="中央区役所", unit=chuo, is_ward_office=True)
     kita_staff = [StaffFactory(unit=kita_section) for _ in range(4)]
     chuo_staff = [StaffFactory(unit=chuo) for _ in range(3)]
+    # The migration's levels, also after an earlier transactional test's flush removed them
+    # (the feed declares the most severe one).
+    for code, name, order in (("alert", "警戒体制", 1), ("emergency", "非常体制", 2)):
+        IncidentLevel.objects.get_or_create(code=code, defaults={"name": name, "order": order})
     return City(
         root,
         crisis,
