@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 
 matplotlib.use("svg")  # never a GUI backend, also when pyplot is imported somewhere
 
-from matplotlib import rc_context  # noqa: E402
+from matplotlib import font_manager, rc_context  # noqa: E402
 from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
@@ -67,6 +67,24 @@ STYLE = {
 READ, ACK, REPLY, SAFETY = "#1565c0", "#b71c1c", "#2e7d32", "#6a1b9a"
 TOP_IN, BOTTOM_IN, RIGHT_IN = 0.38, 0.5, 0.15
 _lock = threading.Lock()
+
+
+def _cjk_font_known() -> None:
+    """matplotlib caches the system's fonts once per machine: a cache written before
+    fonts-noto-cjk was installed lacks it, and every Japanese glyph is measured in DejaVu Sans.
+    Add the installed font files to the running font manager (cheap; nothing is rebuilt)."""
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    if "Noto Sans CJK JP" in names:
+        return
+    for path in font_manager.findSystemFonts():
+        if "NotoSansCJK" in path or "NotoSansJP" in path:
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # an unreadable file: skip it
+                continue
+
+
+_cjk_font_known()
 
 
 def _label_width_in(labels: Sequence[str], points: float = FONT_PT) -> float:
