@@ -8,7 +8,7 @@ group spent ~0.35 s of each send here. Plain ``INSERT … VALUES (…), (…)`` 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import connection
 
@@ -90,6 +90,16 @@ def chases_insert(*, message_id: int, due: datetime) -> int:
         return cur.rowcount
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(when: datetime) -> int:
+    """A time as whole microseconds since the epoch: an array of these is adapted far faster
+    than one of datetimes (psycopg dumps each datetime in Python), and nothing is rounded."""
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
 def receipts_ack(*, rows: Sequence[tuple[int, datetime]]) -> list[int]:
     """了解 for many receipts at once, each with its own time: ``acked_at`` (and ``read_at`` if
     still empty) set to the time of that tap, only where not acknowledged yet — a conditional
@@ -104,10 +114,11 @@ def receipts_ack(*, rows: Sequence[tuple[int, datetime]]) -> list[int]:
             cur.execute(
                 f"UPDATE {t} SET {r['acked_at']} = v.t, "  # noqa: S608
                 f"{r['read_at']} = COALESCE({t}.{r['read_at']}, v.t) "
-                "FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, t) "
+                "FROM (SELECT id, timestamptz 'epoch' + us * interval '1 microsecond' AS t "
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS u(id, us)) AS v "
                 f"WHERE {t}.{r['id']} = v.id AND {t}.{r['acked_at']} IS NULL "
                 f"RETURNING {t}.{r['id']}",
-                [[i for i, _w in rows], [w for _i, w in rows]],
+                [[i for i, _w in rows], [_micros(w) for _i, w in rows]],
             )
             return [row[0] for row in cur.fetchall()]
         adapt = connection.ops.adapt_datetimefield_value
@@ -146,13 +157,14 @@ def chases_cover(*, rows: Sequence[tuple[int, int, datetime]]) -> list[int]:
         if connection.vendor == "postgresql":
             cur.execute(
                 f"UPDATE {t} SET {sets} "  # noqa: S608
-                "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS v(rid, u, t) "
+                "FROM (SELECT rid, u, timestamptz 'epoch' + us * interval '1 microsecond' AS t "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS x(rid, u, us)) AS v "
                 f"{where} RETURNING {t}.{c['message']}",
                 [
                     Chase.State.COVERED,
                     [rid for rid, _u, _w in rows],
                     [u for _r, u, _w in rows],
-                    [w for _r, _u, w in rows],
+                    [_micros(w) for _r, _u, w in rows],
                     Chase.State.ACTIVE,
                 ],
             )

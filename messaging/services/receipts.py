@@ -41,14 +41,15 @@ def _receipt_events(group_id: int, user_id: int, message_ids: list[int], senders
     _unread_events({(user_id, group_id)})
 
 
-def _unread_events(pairs: set[tuple[int, int]]) -> None:
+def _unread_events(pairs: set[tuple[int, int]], *, wait: bool = True) -> None:
     """Each reader's new unread count, to their own sockets (the group list's badges)."""
     counts = selectors.unread_counts(pairs=pairs)
     send_events_on_commit(
         [
             (UnreadChanged(group=group_id, unread=n), [channel_group("usr", user_id)])
             for (user_id, group_id), n in sorted(counts.items())
-        ]
+        ],
+        wait=wait,
     )
 
 
@@ -260,8 +261,9 @@ def receipts_acknowledge_bulk(*, items: Sequence[AckItem]) -> list[str | None]:
                 ],
             )
             for m in covered
-        ]
+        ],
+        wait=False,  # the batch's answers do not wait for the publishing
     )
     if unread:
-        _unread_events(unread)
+        _unread_events(unread, wait=False)
     return results
