@@ -244,6 +244,7 @@ def callback_acknowledges(*, call: Call) -> int:
         .exclude(pk=call.pk)
         .values("escalation_message_id"),
         acked_at__isnull=True,
+        observer=False,  # observers are not asked to acknowledge
         message__deleted_at__isnull=True,
     ).select_related("message", "user")
     done = 0

@@ -8,7 +8,7 @@ group spent ~0.35 s of each send here. Plain ``INSERT … VALUES (…), (…)`` 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import connection
 
@@ -88,3 +88,96 @@ def chases_insert(*, message_id: int, due: datetime) -> int:
             [Chase.State.ACTIVE, connection.ops.adapt_datetimefield_value(due), message_id, False],
         )
         return cur.rowcount
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(when: datetime) -> int:
+    """A time as whole microseconds since the epoch: an array of these is adapted far faster
+    than one of datetimes (psycopg dumps each datetime in Python), and nothing is rounded."""
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def receipts_ack(*, rows: Sequence[tuple[int, datetime]]) -> list[int]:
+    """了解 for many receipts at once, each with its own time: ``acked_at`` (and ``read_at`` if
+    still empty) set to the time of that tap, only where not acknowledged yet — a conditional
+    UPDATE, so a repeat or a concurrent press elsewhere changes nothing. One statement (per
+    1,000 rows on SQLite). Returns the ids it changed."""
+    if not rows:
+        return []
+    t, r = _table(Receipt), {f: _column(Receipt, f) for f in ("id", "acked_at", "read_at")}
+    changed: list[int] = []
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(
+                f"UPDATE {t} SET {r['acked_at']} = v.t, "  # noqa: S608
+                f"{r['read_at']} = COALESCE({t}.{r['read_at']}, v.t) "
+                "FROM (SELECT id, timestamptz 'epoch' + us * interval '1 microsecond' AS t "
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS u(id, us)) AS v "
+                f"WHERE {t}.{r['id']} = v.id AND {t}.{r['acked_at']} IS NULL "
+                f"RETURNING {t}.{r['id']}",
+                [[i for i, _w in rows], [_micros(w) for _i, w in rows]],
+            )
+            return [row[0] for row in cur.fetchall()]
+        adapt = connection.ops.adapt_datetimefield_value
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            values = ", ".join(["(%s, %s)"] * len(chunk))
+            cur.execute(
+                f"WITH v(id, t) AS (VALUES {values}) UPDATE {t} SET {r['acked_at']} = v.t, "  # noqa: S608
+                f"{r['read_at']} = COALESCE({t}.{r['read_at']}, v.t) FROM v "
+                f"WHERE {t}.{r['id']} = v.id AND {t}.{r['acked_at']} IS NULL "
+                f"RETURNING {t}.{r['id']}",
+                [v for i, w in chunk for v in (i, adapt(w))],
+            )
+            changed += [row[0] for row in cur.fetchall()]
+    return changed
+
+
+def chases_cover(*, rows: Sequence[tuple[int, int, datetime]]) -> list[int]:
+    """The active chases of these receipts end, each covered by (receipt id, user id, time):
+    who answered and when. One conditional UPDATE. Returns the ids of the messages whose
+    chases changed."""
+    if not rows:
+        return []
+    t = _table(Chase)
+    c = {
+        f: _column(Chase, f)
+        for f in ("receipt", "state", "covered_by", "covered_at", "next_due_at", "message")
+    }
+    sets = (
+        f"{c['state']} = %s, {c['covered_by']} = v.u, {c['covered_at']} = v.t, "
+        f"{c['next_due_at']} = NULL"
+    )
+    where = f"WHERE {t}.{c['receipt']} = v.rid AND {t}.{c['state']} = %s"
+    messages: set[int] = set()
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(
+                f"UPDATE {t} SET {sets} "  # noqa: S608
+                "FROM (SELECT rid, u, timestamptz 'epoch' + us * interval '1 microsecond' AS t "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS x(rid, u, us)) AS v "
+                f"{where} RETURNING {t}.{c['message']}",
+                [
+                    Chase.State.COVERED,
+                    [rid for rid, _u, _w in rows],
+                    [u for _r, u, _w in rows],
+                    [_micros(w) for _r, _u, w in rows],
+                    Chase.State.ACTIVE,
+                ],
+            )
+            return sorted({row[0] for row in cur.fetchall()})
+        adapt = connection.ops.adapt_datetimefield_value
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+            cur.execute(
+                f"WITH v(rid, u, t) AS (VALUES {values}) "  # noqa: S608
+                f"UPDATE {t} SET {sets} FROM v {where} RETURNING {t}.{c['message']}",
+                [v for rid, u, w in chunk for v in (rid, u, adapt(w))]
+                + [Chase.State.COVERED, Chase.State.ACTIVE],
+            )
+            messages.update(row[0] for row in cur.fetchall())
+    return sorted(messages)

@@ -53,7 +53,7 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     }
     my_receipts = dict(
         Receipt.objects.filter(
-            user=request.user, message__in=latest, message__requires_ack=True
+            user=request.user, message__in=latest, message__requires_ack=True, observer=False
         ).values_list("message_id", "acked_at")
     )
     return render(

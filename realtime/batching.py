@@ -38,8 +38,9 @@ class Batcher:
         self.timer: asyncio.TimerHandle | None = None
         self.writing = False
 
-    async def add(self, item: Any) -> None:
-        """Queue ``item``; return when its batch has been written (or raise its error)."""
+    async def add(self, item: Any) -> Any:
+        """Queue ``item``; return when its batch has been written (or raise its error). If the
+        write function returns a list (one result per item, in order), the item's result."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self.pending.append((item, future))
@@ -48,7 +49,7 @@ class Batcher:
                 self._flush()
             elif self.timer is None:
                 self.timer = loop.call_later(self.seconds, self._flush)
-        await future
+        return await future
 
     def _flush(self) -> None:
         if self.timer is not None:
@@ -62,15 +63,17 @@ class Batcher:
 
     async def _write(self, batch: list[tuple[Any, asyncio.Future]]) -> None:
         try:
-            await database_sync_to_async(self.write)([item for item, _f in batch])
+            results = await database_sync_to_async(self.write)([item for item, _f in batch])
         except Exception as exc:  # every socket in the batch learns it failed
             for _item, future in batch:
                 if not future.done():
                     future.set_exception(exc)
         else:
-            for _item, future in batch:
+            if not isinstance(results, list) or len(results) != len(batch):
+                results = [None] * len(batch)
+            for (_item, future), result in zip(batch, results, strict=True):
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(result)
         finally:
             self.writing = False
             self._flush()  # what arrived meanwhile goes at once

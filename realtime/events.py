@@ -11,15 +11,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
+import os
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 from . import registry
+
+log = logging.getLogger(__name__)
 
 
 def channel_group(kind: str, ident: int | str) -> str:
@@ -66,14 +70,58 @@ def _layer_payload(event: Event) -> dict[str, Any]:
     return {"type": event.type, "text": text} if event.to_client else json.loads(text)
 
 
-def send_events_on_commit(items: list[tuple[Event, list[str]]]) -> None:
+def send_events_on_commit(items: list[tuple[Event, list[str]]], *, wait: bool = True) -> None:
     """Events (one, or a sweep batch's reminders) pushed after commit in one hop, up to 50
     group_sends in flight: one async_to_sync per event would cost a thread hop and a serial
-    Redis round trip each."""
+    Redis round trip each.
+
+    ``wait=False``: when the commit happens on a server's worker thread (a socket's batch),
+    the pushes are handed to the server's event loop and the thread goes on at once — the
+    batch's answers to its sockets do not wait for 2,000 per-person events to be published.
+    Elsewhere (tasks, tests, views) it waits as usual."""
     if not items:
         return
     payloads = [(_layer_payload(event), groups) for event, groups in items]
-    transaction.on_commit(lambda: _send_many(payloads), robust=True)
+    send = _send_many if wait else _send_many_soon
+    transaction.on_commit(lambda: send(payloads), robust=True)
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop this worker thread was started from by sync_to_async (asgiref keeps it
+    in SyncToAsync.threadlocal), if it is still running in this process."""
+    local = SyncToAsync.threadlocal
+    loop = getattr(local, "main_event_loop", None)
+    if loop is None or getattr(local, "main_event_loop_pid", None) != os.getpid():
+        return None
+    return loop if loop.is_running() and not loop.is_closed() else None
+
+
+def _send_many_soon(items: list[tuple[dict[str, Any], list[str]]]) -> None:
+    loop = _server_loop()
+    if loop is None:
+        _send_many(items)
+        return
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    future = asyncio.run_coroutine_threadsafe(_push(layer, items), loop)
+    future.add_done_callback(_log_failure)
+
+
+def _log_failure(future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("publishing events failed", exc_info=future.exception())
+
+
+async def _push(layer, items: list[tuple[dict[str, Any], list[str]]]) -> None:
+    """Every group of every event, concurrently, up to 50 in flight."""
+    limit = asyncio.Semaphore(50)
+
+    async def one(name: str, payload: dict[str, Any]) -> None:
+        async with limit:
+            await layer.group_send(name, payload)
+
+    await asyncio.gather(*(one(n, p) for p, groups in items for n in groups))
 
 
 def _send_many(items: list[tuple[dict[str, Any], list[str]]]) -> None:
@@ -82,13 +130,7 @@ def _send_many(items: list[tuple[dict[str, Any], list[str]]]) -> None:
         return
 
     async def push() -> None:  # every group of every event in one hop, concurrently
-        limit = asyncio.Semaphore(50)
-
-        async def one(name: str, payload: dict[str, Any]) -> None:
-            async with limit:
-                await layer.group_send(name, payload)
-
-        await asyncio.gather(*(one(n, p) for p, groups in items for n in groups))
+        await _push(layer, items)
 
     try:
         asyncio.get_running_loop()

@@ -101,7 +101,7 @@ def _acknowledge_hq(request_id: int, message_id: int) -> None:
         SafetyRequest.objects.filter(pk=request_id).values_list("staff__user_id", flat=True).first()
     )
     receipt = Receipt.objects.filter(message_id=message_id, user_id=user_id).first()
-    if user_id and receipt is not None and receipt.acked_at is None:
+    if user_id and receipt is not None and receipt.acked_at is None and not receipt.observer:
         messaging_services.receipt_acknowledge(user=receipt.user, message=receipt.message)
 
 

@@ -32,12 +32,19 @@ from .messages import (
 from .receipts import (
     ERR_NO_ACK_REQUESTED,
     ERR_NOT_RECIPIENT,
+    ERR_OBSERVER_ACK,
+    AckItem,
+    AckRefused,
     receipt_acknowledge,
     receipt_mark_read,
+    receipts_acknowledge_bulk,
     receipts_mark_read_bulk,
 )
 
 __all__ = [
+    "ERR_OBSERVER_ACK",
+    "AckItem",
+    "AckRefused",
     "ERR_BAD_REPLY",
     "ERR_CANNOT_MANAGE",
     "ERR_DELETED",
@@ -66,5 +73,6 @@ __all__ = [
     "message_send",
     "receipt_acknowledge",
     "receipt_mark_read",
+    "receipts_acknowledge_bulk",
     "receipts_mark_read_bulk",
 ]

@@ -103,7 +103,8 @@
   document.addEventListener("click", function (ev) {
     var a = ev.target.closest("[data-ack]");
     if (a) {
-      if (!a.disabled && !send({ type: "ack", message: parseInt(a.dataset.ack, 10) })) showError(gettext("Not connected. Try again in a moment."));
+      // Kept and sent again on reconnect until answered (chat-outbox.js).
+      if (!a.disabled && !ns.addAck(parseInt(a.dataset.ack, 10))) showError(gettext("Not connected: your 了解 will be sent when the connection is back."));
       return;
     }
     var d = ev.target.closest("[data-discard]");

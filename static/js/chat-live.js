@@ -90,7 +90,7 @@
     sock.onopen = function () {
       if (sock !== ws) return;
       backoff = 1000; syncing = false; setState("online");
-      sync(); ns.flushOutbox(); flushRead(); refreshCounts(); ns.refreshEscalations();
+      sync(); ns.flushOutbox(); ns.flushAcks(); flushRead(); refreshCounts(); ns.refreshEscalations();
     };
     sock.onclose = function (ev) {
       if (sock !== ws) return;
@@ -135,12 +135,17 @@
       case "chase.changed": if (f.group === GROUP) ns.queueEscalation(f.message); break;
       case "reminder": if (window.honbuShowReminder) window.honbuShowReminder(f); break;
       case "ack_ok":
-        ns.acked.add(f.message); ns.pendingAck.delete(f.message);
+        ns.acked.add(f.message); ns.pendingAck.delete(f.message); ns.ackAnswered(f.message);
         var b = document.querySelector('[data-ack="' + f.message + '"]');
         if (b) { b.textContent = gettext("Acknowledged"); b.disabled = true; b.classList.add("done"); }
         break;
       case "error":
         if (f.ref === "sync") { syncing = false; ns.showError(f.message); break; }
+        // A refused 了解 is final; after a server hiccup it stays and goes again on reconnect.
+        if (typeof f.ref === "string" && f.ref.indexOf("ack-") === 0) {
+          if (f.code !== "server_error") ns.ackAnswered(parseInt(f.ref.slice(4), 10));
+          ns.showError(f.message); break;
+        }
         var outboxItem = f.ref && typeof f.ref === "string" && document.getElementById("out-" + f.ref);
         // A refused message stays visible with the reason; a server hiccup is retried on reconnect.
         if (outboxItem) { if (f.code !== "server_error") ns.failOutbox(f.ref, f.message); }

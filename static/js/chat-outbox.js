@@ -53,6 +53,25 @@
     return "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".replace(/[xy]/g, function (c) { var r = Math.random() * 16 | 0; return (c === "x" ? r : (r & 3 | 8)).toString(16); });
   }
 
+  // --- 了解 taps waiting for their answer (the server writes them in batches) --------------
+  // Kept until ack_ok (or a refusal) arrives, and sent again on every (re)connect: a server
+  // that went away before writing its batch never answered, and a repeat changes nothing.
+  var ACKS_KEY = "honbu.acks." + ns.ME;
+  function loadAcks() { try { return JSON.parse(localStorage.getItem(ACKS_KEY)) || []; } catch (e) { return []; } }
+  function saveAcks(ids) {
+    try { if (ids.length) localStorage.setItem(ACKS_KEY, JSON.stringify(ids)); else localStorage.removeItem(ACKS_KEY); } catch (e) { /* private mode */ }
+  }
+  function sendAck(id) { return ns.send({ type: "ack", message: id, ref: "ack-" + id }); }
+  function addAck(id) {
+    var ids = loadAcks(); if (ids.indexOf(id) < 0) { ids.push(id); saveAcks(ids); }
+    return sendAck(id);
+  }
+  function ackAnswered(id) { saveAcks(loadAcks().filter(function (i) { return i !== id; })); }
+  function flushAcks() { loadAcks().forEach(sendAck); }
+
+  ns.addAck = addAck;
+  ns.ackAnswered = ackAnswered;
+  ns.flushAcks = flushAcks;
   ns.loadOutbox = loadOutbox;
   ns.renderPending = renderPending;
   ns.removeFromOutbox = removeFromOutbox;
