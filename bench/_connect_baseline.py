@@ -30,7 +30,7 @@ def _message(seq: int) -> dict:
         "id": seq,
         "group": GROUP,
         "seq": seq,
-        "client_id": "3f0c1a52-6a0e-4d1b-9a8e-0c6f5b2e%04d" % seq,
+        "client_id": f"3f0c1a52-6a0e-4d1b-9a8e-0c6f5b2e{seq:04d}",
         "sender_id": 1,
         "sender_name": "本部 長",
         "sender_post": "本部長",

@@ -135,7 +135,12 @@ def make_groups(staff_ids: list[int], commander_post_id: int, messages: int) -> 
 # --- servers ----------------------------------------------------------------------------------
 def server_cmd(kind: str, server: str, port: int, messages: int) -> list[str]:
     if kind == "baseline":
-        return [sys.executable, str(ROOT / "bench" / "_connect_baseline.py"), str(port), str(messages)]
+        return [
+            sys.executable,
+            str(ROOT / "bench" / "_connect_baseline.py"),
+            str(port),
+            str(messages),
+        ]
     if server == "daphne":
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                 "--access-log", os.devnull, "config.asgi:application"]  # fmt: skip
