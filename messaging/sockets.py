@@ -57,11 +57,15 @@ def _state(socket: Socket) -> SocketState:
 
 
 # --- connect / disconnect ------------------------------------------------------------------
-@database_sync_to_async
-def _membership(user) -> tuple[list[int], list[int]]:
+def load_membership(user) -> tuple[list[int], list[int]]:
+    """The groups a socket joins and those it watches as a commander: one query. At connect it
+    runs in the same database hop as the session and the user (realtime/auth.py)."""
     roles = selectors.user_group_roles(user=user)
     commander = GroupMembership.Role.COMMANDER
     return list(roles), [g for g, role in roles.items() if role == commander]
+
+
+_membership = database_sync_to_async(load_membership)
 
 
 def _group_channels(group_ids: list[int], watch_ids: list[int]) -> list[str]:
@@ -71,7 +75,8 @@ def _group_channels(group_ids: list[int], watch_ids: list[int]) -> list[str]:
 
 
 async def on_connect(socket: Socket) -> Joined:
-    group_ids, watch_ids = await _membership(socket.user)
+    loaded = socket.preloaded(APP)
+    group_ids, watch_ids = loaded if loaded is not None else await _membership(socket.user)
     socket.state[APP] = SocketState(group_ids=set(group_ids))
     return Joined(groups=_group_channels(group_ids, watch_ids), hello={"groups": group_ids})
 
@@ -104,14 +109,17 @@ def _message_for(user, frame: dict) -> Message:
 # --- client → server -----------------------------------------------------------------------
 async def on_sync(socket: Socket, frame: dict, ref: Any) -> None:
     """Everything after the client's last sequence number (reconnect / gap catch-up)."""
-    group = await _group_for(socket.user, frame)
-    after = int_field(frame, "after_seq")
-    data = await _history(group, after)
+    data = await _history(socket.user, int_field(frame, "group"), int_field(frame, "after_seq"))
     await socket.send_json({"type": "history", "ref": ref, **data})
 
 
 @database_sync_to_async
-def _history(group: CommandGroup, after: int) -> dict[str, Any]:
+def _history(user, group_id: int, after: int) -> dict[str, Any]:
+    # The membership check and the messages in one hop: every page of a reconnect storm
+    # sends this right after hello.
+    group, _role = selectors.group_and_role(user=user, group_id=group_id)
+    if group is None:
+        raise FrameError("not_found", str(ERR_NO_GROUP))
     rows = selectors.messages_after(group=group, after_seq=after, limit=HISTORY_PAGE)
     return {
         "group": group.pk,

@@ -13,6 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import translation
 
 from . import registry
+from .auth import PRELOADED
 from .events import channel_group
 from .fanout import local_fanout
 from .frames import (
@@ -38,6 +39,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     joined: set[str] = frozenset()  # type: ignore[assignment]
     present = False  # counted in presence.py (a live page for this person)
     state: dict[str, Any] = {}  # noqa: RUF012 - replaced per socket in connect()
+    _preloaded: dict[str, Any] = {}  # noqa: RUF012 - replaced per socket in connect()
 
     async def dispatch(self, message: dict) -> None:
         """channels' dispatch first runs ``close_old_connections`` on the one sync thread, for
@@ -67,6 +69,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.language = user.language
         self.joined = set()
         self.state = {}
+        self._preloaded = self.scope.get(PRELOADED) or {}
         joins = [await hooks.connect(self) for hooks in registry.sockets() if hooks.connect]
         await self.accept()
         session = self.scope.get("session")
@@ -81,6 +84,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.present = True
         await local_presence().arrive(user.pk)
         await self.send_json(hello)
+
+    def preloaded(self, app: str) -> Any:
+        """What the app's ``SocketHooks.load`` returned for this connect (auth.py), once; None
+        when it did not run (then the hook loads for itself)."""
+        return self._preloaded.pop(app, None)
 
     async def __call__(self, scope, receive, send) -> None:
         try:
