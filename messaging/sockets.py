@@ -108,16 +108,23 @@ def _message_for(user, frame: dict) -> Message:
 
 # --- client → server -----------------------------------------------------------------------
 async def on_sync(socket: Socket, frame: dict, ref: Any) -> None:
-    """Everything after the client's last sequence number (reconnect / gap catch-up)."""
-    data = await _history(socket.user, int_field(frame, "group"), int_field(frame, "after_seq"))
+    """Everything after the client's last sequence number (reconnect / gap catch-up).
+
+    Membership from the set loaded at connect, moments before on a reconnect, and kept fresh
+    by membership.changed (like ``read``): the same set decides which groups' live messages
+    this socket receives, so asking it again here would guard nothing more. Every page of a
+    reconnect storm sends this right after hello: one hop, no membership query."""
+    gid = int_field(frame, "group")
+    after = int_field(frame, "after_seq")
+    if gid not in _state(socket).group_ids:
+        raise FrameError("not_found", str(ERR_NO_GROUP))
+    data = await _history(gid, after)
     await socket.send_json({"type": "history", "ref": ref, **data})
 
 
 @database_sync_to_async
-def _history(user, group_id: int, after: int) -> dict[str, Any]:
-    # The membership check and the messages in one hop: every page of a reconnect storm
-    # sends this right after hello.
-    group, _role = selectors.group_and_role(user=user, group_id=group_id)
+def _history(group_id: int, after: int) -> dict[str, Any]:
+    group = CommandGroup.objects.filter(pk=group_id, is_active=True).first()
     if group is None:
         raise FrameError("not_found", str(ERR_NO_GROUP))
     rows = selectors.messages_after(group=group, after_seq=after, limit=HISTORY_PAGE)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, Q
 
 from directory.models import Post, Staff, User
@@ -101,9 +103,54 @@ def user_group_roles(*, user: User) -> dict[int, str]:
     if not (user.is_authenticated and user.is_active):
         return {}
     by_group: dict[int, list[str]] = {}
-    for group_id, role in _membership_rows(user, "group_id", "role", group__is_active=True):
-        by_group.setdefault(group_id, []).append(role)
+    with connection.cursor() as cursor:
+        cursor.execute(_roles_sql(), [user.pk, user.pk])
+        for group_id, role in cursor.fetchall():
+            by_group.setdefault(group_id, []).append(role)
     return {group_id: _best(roles) for group_id, roles in sorted(by_group.items())}
+
+
+@functools.cache
+def _roles_sql() -> str:
+    """``_membership_rows(user, "group_id", "role", group__is_active=True)`` written out once:
+    at every websocket connect, building the ORM's UNION cost more CPU than running it (a
+    third of the connect's database hop; bench/connect_storm.py). Names from the models, so a
+    renamed column breaks here, and tests/realtime/test_connect.py checks both halves."""
+    col = {f"{m.__name__}.{f}": m._meta.get_field(f).column for m, f in _ROLE_COLUMNS}
+    m, p, s, g = (
+        GroupMembership._meta.db_table,
+        Post._meta.db_table,
+        Staff._meta.db_table,
+        CommandGroup._meta.db_table,
+    )
+    pick = f'm."{col["GroupMembership.group"]}", m."{col["GroupMembership.role"]}"'
+    active = (
+        f's."{col["Staff.user"]}" = %s AND s."{col["Staff.is_active"]}" '
+        f'AND g."{col["CommandGroup.is_active"]}"'
+    )
+    # Names from the models; the user id is a parameter.
+    return (
+        f'SELECT {pick} FROM "{m}" m '  # noqa: S608
+        f'JOIN "{p}" p ON p."id" = m."{col["GroupMembership.post"]}" '
+        f'JOIN "{s}" s ON s."id" = p."{col["Post.holder"]}" '
+        f'JOIN "{g}" g ON g."id" = m."{col["GroupMembership.group"]}" WHERE {active} '
+        f"UNION ALL "
+        f'SELECT {pick} FROM "{m}" m '
+        f'JOIN "{s}" s ON s."id" = m."{col["GroupMembership.staff"]}" '
+        f'JOIN "{g}" g ON g."id" = m."{col["GroupMembership.group"]}" WHERE {active}'
+    )
+
+
+_ROLE_COLUMNS = [
+    (GroupMembership, "group"),
+    (GroupMembership, "role"),
+    (GroupMembership, "post"),
+    (GroupMembership, "staff"),
+    (Post, "holder"),
+    (Staff, "user"),
+    (Staff, "is_active"),
+    (CommandGroup, "is_active"),
+]
 
 
 def user_can_read(*, user: User, group: CommandGroup) -> bool:
