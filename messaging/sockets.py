@@ -124,15 +124,15 @@ async def on_sync(socket: Socket, frame: dict, ref: Any) -> None:
 
 @database_sync_to_async
 def _history(group_id: int, after: int) -> dict[str, Any]:
-    group = CommandGroup.objects.filter(pk=group_id, is_active=True).first()
-    if group is None:
+    found = selectors.history_after(group_id=group_id, after_seq=after, limit=HISTORY_PAGE)
+    if found is None:
         raise FrameError("not_found", str(ERR_NO_GROUP))
-    rows = selectors.messages_after(group=group, after_seq=after, limit=HISTORY_PAGE)
+    rows, last_seq = found.messages, found.group.last_seq
     return {
-        "group": group.pk,
-        "messages": [message_dict(m) for m in rows],
-        "last_seq": group.last_seq,
-        "more": bool(rows) and rows[-1].seq < group.last_seq,
+        "group": group_id,
+        "messages": [message_dict(m, found.attachments.get(m.pk, [])) for m in rows],
+        "last_seq": last_seq,
+        "more": bool(rows) and rows[-1].seq < last_seq,
     }
 
 

@@ -162,3 +162,55 @@ async def test_a_member_removed_while_connected_cannot_catch_up_on_that_socket(h
         assert "history" not in [f["type"] for f in skipped]
     finally:
         await comm.disconnect()
+
+
+async def test_a_catch_up_carries_replies_and_attachments_like_the_page(hq, settings, tmp_path):
+    """The catch-up's compiled-once queries give the same message frames as the page's
+    selector: a reply's quote, a photo, a deleted message without its photo."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from messaging.rendering import message_dict
+    from messaging.selectors import messages_after
+    from tests.messaging.test_views import png
+
+    settings.MEDIA_ROOT = tmp_path
+    send = sync_to_async(services.message_send)
+    first = (
+        await send(group=hq.group, sender=hq.mayor, body="一報", client_id=uuid.uuid4())
+    ).message
+    photo = SimpleUploadedFile("damage.png", png((40, 30)), content_type="image/png")
+    await send(
+        group=hq.group,
+        sender=hq.ward_head,
+        body="被害写真",
+        client_id=uuid.uuid4(),
+        reply_to_id=first.pk,
+        attachments=[photo],
+    )
+    photo = SimpleUploadedFile("gone.png", png((20, 20)), content_type="image/png")
+    gone = (
+        await send(
+            group=hq.group,
+            sender=hq.mayor,
+            body="誤送信",
+            client_id=uuid.uuid4(),
+            attachments=[photo],
+        )
+    ).message
+    await sync_to_async(services.message_delete)(message=gone, actor=hq.mayor)
+    comm, _ = await _open(await session_cookie(hq.ward_head))
+    try:
+        await comm.send_json_to({"type": "sync", "group": hq.group.pk, "after_seq": 0})
+        history, _ = await frames_until(comm, "history")
+        expected = await sync_to_async(
+            lambda: [
+                message_dict(m) for m in messages_after(group=hq.group, after_seq=0, limit=200)
+            ]
+        )()
+        got = history["messages"]
+        assert [m["seq"] for m in got] == [1, 2, 3]
+        assert got[1]["reply_to"]["seq"] == 1 and len(got[1]["attachments"]) == 1
+        assert got[2]["deleted"] is True and got[2]["attachments"] == []
+        assert got == expected
+    finally:
+        await comm.disconnect()
