@@ -214,3 +214,30 @@ async def test_a_catch_up_carries_replies_and_attachments_like_the_page(hq, sett
         assert got == expected
     finally:
         await comm.disconnect()
+
+
+@pytest.mark.parametrize("spoil", ["expired", "unknown", "password_changed", "deactivated"])
+async def test_a_session_that_no_longer_signs_in_is_refused(hq, spoil):
+    """The connect's own session lookup keeps Django's rules: expired or unknown sessions, a
+    session from before a password change, and closed accounts are all refused (4401)."""
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    cookie = await session_cookie(hq.ward_head)
+    key = cookie.decode().split("=", 1)[1]
+    if spoil == "expired":
+        await Session.objects.filter(pk=key).aupdate(expire_date=timezone.now() - timedelta(1))
+    elif spoil == "unknown":
+        cookie = cookie[:-4] + b"zzzz"
+    elif spoil == "password_changed":
+        hq.ward_head.set_password("a-new-password-2026")
+        await hq.ward_head.asave()
+    else:
+        hq.ward_head.is_active = False
+        await hq.ward_head.asave()
+    comm = WebsocketCommunicator(application, "/ws/", headers=[ORIGIN, (b"cookie", cookie)])
+    connected, code = await comm.connect()
+    assert not connected and code == 4401
+    await comm.disconnect()
