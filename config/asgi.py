@@ -13,18 +13,20 @@ django_asgi_app = get_asgi_application()  # before importing anything that touch
 if _pool_set:
     del os.environ["HONBU_DB_POOL"]
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.bodylimit import BodySizeLimitMiddleware  # noqa: E402
+from realtime.auth import SocketAuthMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 
 def websocket_application():
     """Signed-in session required (the consumer refuses anonymous), allowed Origin only.
-    The validator reads ALLOWED_HOSTS when built."""
-    return AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    The validator reads ALLOWED_HOSTS when built. realtime's own auth middleware instead of
+    channels' AuthMiddlewareStack: session, user and the apps' connect queries in one hop on
+    the thread pool, not a queue on one thread (realtime/auth.py, issue 14)."""
+    return AllowedHostsOriginValidator(SocketAuthMiddleware(URLRouter(websocket_urlpatterns)))
 
 
 application = ProtocolTypeRouter(

@@ -23,7 +23,10 @@ class MessagingConfig(AppConfig):
             registry.event_handler(type_, handler)
         registry.socket_hooks(
             registry.SocketHooks(
-                app=sockets.APP, connect=sockets.on_connect, disconnect=sockets.on_disconnect
+                app=sockets.APP,
+                connect=sockets.on_connect,
+                disconnect=sockets.on_disconnect,
+                load=sockets.load_membership,
             )
         )
         hooks.access_listener(listeners.on_access_changed)

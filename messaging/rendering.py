@@ -41,8 +41,9 @@ def render_body(text: str) -> str:
     )
 
 
-def message_dict(message: Message) -> dict[str, Any]:
-    """What every member may see of a message (JSON-serialisable)."""
+def message_dict(message: Message, attachments: list | None = None) -> dict[str, Any]:
+    """What every member may see of a message (JSON-serialisable). ``attachments``: the
+    message's, when the caller has loaded them (else ``message.attachments.all()``)."""
     deleted = message.deleted_at is not None
     reply = message.reply_to
     return {
@@ -82,6 +83,6 @@ def message_dict(message: Message) -> dict[str, Any]:
                 "url": f"/messages/attachments/{a.pk}/",
                 "thumb": f"/messages/attachments/{a.pk}/?thumb=1" if a.thumbnail else "",
             }
-            for a in message.attachments.all()
+            for a in (message.attachments.all() if attachments is None else attachments)
         ],
     }

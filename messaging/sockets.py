@@ -60,11 +60,15 @@ def _state(socket: Socket) -> SocketState:
 
 
 # --- connect / disconnect ------------------------------------------------------------------
-@database_sync_to_async
-def _membership(user) -> tuple[list[int], list[int]]:
+def load_membership(user) -> tuple[list[int], list[int]]:
+    """The groups a socket joins and those it watches as a commander: one query. At connect it
+    runs in the same database hop as the session and the user (realtime/auth.py)."""
     roles = selectors.user_group_roles(user=user)
     commander = GroupMembership.Role.COMMANDER
     return list(roles), [g for g, role in roles.items() if role == commander]
+
+
+_membership = database_sync_to_async(load_membership)
 
 
 def _group_channels(group_ids: list[int], watch_ids: list[int]) -> list[str]:
@@ -74,7 +78,8 @@ def _group_channels(group_ids: list[int], watch_ids: list[int]) -> list[str]:
 
 
 async def on_connect(socket: Socket) -> Joined:
-    group_ids, watch_ids = await _membership(socket.user)
+    loaded = socket.preloaded(APP)
+    group_ids, watch_ids = loaded if loaded is not None else await _membership(socket.user)
     socket.state[APP] = SocketState(group_ids=set(group_ids))
     return Joined(groups=_group_channels(group_ids, watch_ids), hello={"groups": group_ids})
 
@@ -106,21 +111,31 @@ def _message_for(user, frame: dict) -> Message:
 
 # --- client → server -----------------------------------------------------------------------
 async def on_sync(socket: Socket, frame: dict, ref: Any) -> None:
-    """Everything after the client's last sequence number (reconnect / gap catch-up)."""
-    group = await _group_for(socket.user, frame)
+    """Everything after the client's last sequence number (reconnect / gap catch-up).
+
+    Membership from the set loaded at connect, moments before on a reconnect, and kept fresh
+    by membership.changed (like ``read``): the same set decides which groups' live messages
+    this socket receives, so asking it again here would guard nothing more. Every page of a
+    reconnect storm sends this right after hello: one hop, no membership query."""
+    gid = int_field(frame, "group")
     after = int_field(frame, "after_seq")
-    data = await _history(group, after)
+    if gid not in _state(socket).group_ids:
+        raise FrameError("not_found", str(ERR_NO_GROUP))
+    data = await _history(gid, after)
     await socket.send_json({"type": "history", "ref": ref, **data})
 
 
 @database_sync_to_async
-def _history(group: CommandGroup, after: int) -> dict[str, Any]:
-    rows = selectors.messages_after(group=group, after_seq=after, limit=HISTORY_PAGE)
+def _history(group_id: int, after: int) -> dict[str, Any]:
+    found = selectors.history_after(group_id=group_id, after_seq=after, limit=HISTORY_PAGE)
+    if found is None:
+        raise FrameError("not_found", str(ERR_NO_GROUP))
+    rows, last_seq = found.messages, found.group.last_seq
     return {
-        "group": group.pk,
-        "messages": [message_dict(m) for m in rows],
-        "last_seq": group.last_seq,
-        "more": bool(rows) and rows[-1].seq < group.last_seq,
+        "group": group_id,
+        "messages": [message_dict(m, found.attachments.get(m.pk, [])) for m in rows],
+        "last_seq": last_seq,
+        "more": bool(rows) and rows[-1].seq < last_seq,
     }
 
 

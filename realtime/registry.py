@@ -29,9 +29,14 @@ class Joined:
 
 @dataclass(frozen=True)
 class SocketHooks:
+    """``load(user)`` is synchronous database work for a connect: it runs in the same thread
+    hop as the session and user lookup (auth.py), and ``connect`` finds its result in
+    ``socket.preloaded(app)``. ``connect`` itself should then need no database at all."""
+
     app: str
     connect: Callable[[RealtimeConsumer], Awaitable[Joined]] | None = None
     disconnect: Callable[[RealtimeConsumer], Awaitable[None]] | None = None
+    load: Callable[[Any], Any] | None = None
 
 
 _frames: dict[str, FrameHandler] = {}

@@ -132,6 +132,7 @@ def _answers(port: int) -> bool:
 
 class ServedURL(str):
     pid: int
+    log: Path  # what the server wrote (stdout and stderr), while it runs
 
 
 @contextlib.contextmanager
@@ -171,6 +172,7 @@ def serve_test_database(django_db_blocker, **extra_env: str) -> Iterator[ServedU
             time.sleep(0.1)
         served = ServedURL(f"http://127.0.0.1:{port}")
         served.pid = proc.pid  # for tests that watch the server process itself
+        served.log = Path(log.name)
         yield served
     finally:
         proc.terminate()

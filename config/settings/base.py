@@ -38,9 +38,14 @@ if env("DATABASE_URL", default=""):
             "max_size": env.int("HONBU_DB_POOL_SIZE", default=10),
             "timeout": 20,
         }
+        # With the pool, CONN_HEALTH_CHECKS makes psycopg's pool check every connection it
+        # hands out with an empty query: one more round trip on every database hop.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("HONBU_DB_POOL_CHECK", default=True)
     else:
         DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        # Persistent connections (Celery, manage.py): a SELECT 1 before the first query after
+        # each request or task, so a connection broken meanwhile is replaced, not used.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

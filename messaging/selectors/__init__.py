@@ -37,6 +37,7 @@ from .groups import (
 from .messages import (
     ReceiptCounts,
     ReceiptRow,
+    history_after,
     messages_after,
     messages_latest,
     receipt_counts,
@@ -73,6 +74,7 @@ __all__ = [
     "group_and_role",
     "group_recipients",
     "group_title",
+    "history_after",
     "message_for_member",
     "messages_after",
     "messages_latest",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, Q
 
 from directory.models import Post, Staff, User
@@ -67,18 +69,33 @@ def _best(roles) -> str | None:
 
 
 def _memberships_of(user: User):
-    """The user's memberships: through a post they hold now, or individually (active only)."""
+    """The user's memberships: through a post they hold now, or individually (active only).
+    For a subquery; to read rows, ``_membership_rows`` is much cheaper."""
     return GroupMembership.objects.filter(
         Q(post__holder__user=user, post__holder__is_active=True)
         | Q(staff__user=user, staff__is_active=True)
     )
 
 
+def _membership_rows(user: User, *fields: str, flat: bool = False, **filters):
+    """``_memberships_of`` as value rows, in two index lookups joined by UNION ALL. The OR
+    across the post and the staff joins made PostgreSQL scan and join every membership of
+    every group: 81 ms of database time a websocket connect at 20,000 memberships, against
+    0.1 ms like this (bench/connect_storm.py, issue 14)."""
+    via_post = GroupMembership.objects.filter(
+        post__holder__user=user, post__holder__is_active=True, **filters
+    ).values_list(*fields, flat=flat)
+    own = GroupMembership.objects.filter(
+        staff__user=user, staff__is_active=True, **filters
+    ).values_list(*fields, flat=flat)
+    return via_post.union(own, all=True)
+
+
 def user_group_role(*, user: User, group: CommandGroup) -> str | None:
     """The user's role in the group, or None if they are not a member."""
     if not (user.is_authenticated and user.is_active):
         return None
-    return _best(_memberships_of(user).filter(group=group).values_list("role", flat=True))
+    return _best(_membership_rows(user, "role", flat=True, group=group))
 
 
 def user_group_roles(*, user: User) -> dict[int, str]:
@@ -86,11 +103,54 @@ def user_group_roles(*, user: User) -> dict[int, str]:
     if not (user.is_authenticated and user.is_active):
         return {}
     by_group: dict[int, list[str]] = {}
-    for group_id, role in (
-        _memberships_of(user).filter(group__is_active=True).values_list("group_id", "role")
-    ):
-        by_group.setdefault(group_id, []).append(role)
+    with connection.cursor() as cursor:
+        cursor.execute(_roles_sql(), [user.pk, user.pk])
+        for group_id, role in cursor.fetchall():
+            by_group.setdefault(group_id, []).append(role)
     return {group_id: _best(roles) for group_id, roles in sorted(by_group.items())}
+
+
+@functools.cache
+def _roles_sql() -> str:
+    """``_membership_rows(user, "group_id", "role", group__is_active=True)`` written out once:
+    at every websocket connect, building the ORM's UNION cost more CPU than running it (a
+    third of the connect's database hop; bench/connect_storm.py). Names from the models, so a
+    renamed column breaks here, and tests/realtime/test_connect.py checks both halves."""
+    col = {f"{m.__name__}.{f}": m._meta.get_field(f).column for m, f in _ROLE_COLUMNS}
+    m, p, s, g = (
+        GroupMembership._meta.db_table,
+        Post._meta.db_table,
+        Staff._meta.db_table,
+        CommandGroup._meta.db_table,
+    )
+    pick = f'm."{col["GroupMembership.group"]}", m."{col["GroupMembership.role"]}"'
+    active = (
+        f's."{col["Staff.user"]}" = %s AND s."{col["Staff.is_active"]}" '
+        f'AND g."{col["CommandGroup.is_active"]}"'
+    )
+    # Names from the models; the user id is a parameter.
+    return (
+        f'SELECT {pick} FROM "{m}" m '  # noqa: S608
+        f'JOIN "{p}" p ON p."id" = m."{col["GroupMembership.post"]}" '
+        f'JOIN "{s}" s ON s."id" = p."{col["Post.holder"]}" '
+        f'JOIN "{g}" g ON g."id" = m."{col["GroupMembership.group"]}" WHERE {active} '
+        f"UNION ALL "
+        f'SELECT {pick} FROM "{m}" m '
+        f'JOIN "{s}" s ON s."id" = m."{col["GroupMembership.staff"]}" '
+        f'JOIN "{g}" g ON g."id" = m."{col["GroupMembership.group"]}" WHERE {active}'
+    )
+
+
+_ROLE_COLUMNS = [
+    (GroupMembership, "group"),
+    (GroupMembership, "role"),
+    (GroupMembership, "post"),
+    (GroupMembership, "staff"),
+    (Post, "holder"),
+    (Staff, "user"),
+    (Staff, "is_active"),
+    (CommandGroup, "is_active"),
+]
 
 
 def user_can_read(*, user: User, group: CommandGroup) -> bool:
