@@ -18,13 +18,17 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.bodylimit import BodySizeLimitMiddleware  # noqa: E402
+from config.ws_transport import WebsocketTransportMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 
 def websocket_application():
     """Signed-in session required (the consumer refuses anonymous), allowed Origin only.
-    The validator reads ALLOWED_HOSTS when built."""
-    return AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    The validator reads ALLOWED_HOSTS when built. The server's transport is offered to the
+    sockets' send queues (config/ws_transport.py)."""
+    return WebsocketTransportMiddleware(
+        AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    )
 
 
 application = ProtocolTypeRouter(

@@ -25,6 +25,7 @@ from .frames import (
     frame_check,
 )
 from .presence import local_presence
+from .sendqueue import SendQueue, transport_of
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +84,30 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.send_json(hello)
 
     async def __call__(self, scope, receive, send) -> None:
+        # Every frame goes out through the socket's bounded queue (sendqueue.py): a client that
+        # stops reading never holds up the relay or the other sockets, and is closed (4408) once
+        # its backlog passes the limit.
+        self.outbox = SendQueue(send, transport=transport_of(scope), on_overflow=self._too_slow)
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, self.outbox.send)
         finally:
+            self.outbox.stop()
             # Also when the consumer died of an exception (then disconnect() is never called):
             # otherwise this process's relays would keep a dead socket for good.
             await self._leave_all()
 
     async def disconnect(self, code: int) -> None:
         await self._leave_all()
+
+    def _too_slow(self) -> None:
+        user = getattr(self, "user", None)
+        log.warning(
+            "websocket of user %s closed: it did not read its frames (%d queued, limit %d/%d B)",
+            getattr(user, "pk", None),
+            self.outbox.queued_frames,
+            self.outbox.max_frames,
+            self.outbox.max_bytes,
+        )
 
     async def _leave_all(self) -> None:
         if self.present:

@@ -346,6 +346,15 @@ HONBU_ATTACHMENT_TYPES = env.list(
     ],
 )
 
+# --- websockets -------------------------------------------------------------------------------
+# Each websocket's frames wait in a bounded queue when the client does not read them
+# (realtime/sendqueue.py): past this many frames or bytes the socket is closed with 4408 and the
+# page catches up from the database; a close the client does not take within the grace is an
+# abort.
+HONBU_WS_SEND_QUEUE_FRAMES = env.int("HONBU_WS_SEND_QUEUE_FRAMES", default=500)
+HONBU_WS_SEND_QUEUE_BYTES = env.int("HONBU_WS_SEND_QUEUE_BYTES", default=512 * 1024)
+HONBU_WS_CLOSE_GRACE_SECONDS = env.float("HONBU_WS_CLOSE_GRACE_SECONDS", default=5.0)
+
 # --- escalation -------------------------------------------------------------------------------
 HONBU_SWEEP_SECONDS = env.float("HONBU_SWEEP_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE = {
