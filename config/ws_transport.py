@@ -13,7 +13,10 @@ notices (tests/realtime/test_slow_clients.py runs the real server and pins this)
 
 from __future__ import annotations
 
+import socket
 from typing import Any
+
+from django.conf import settings
 
 from realtime.sendqueue import TRANSPORT_EXTENSION
 
@@ -39,6 +42,19 @@ def _protocol_of(send: Any) -> Any:
     return None
 
 
+def _cap_send_buffer(protocol: Any) -> None:
+    """Linux grows a connection's send buffer up to net.ipv4.tcp_wmem's maximum (4 MB here) while
+    the peer reads nothing: 4 MB of kernel memory per stuck socket, and the application learns
+    of the back-pressure only after it. A fixed buffer (the kernel doubles the value) bounds it."""
+    size = settings.HONBU_WS_SEND_BUFFER_BYTES
+    sock = protocol.transport.get_extra_info("socket")
+    if size and sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        except OSError:  # not a TCP socket (a unix socket behind a proxy): the kernel decides
+            pass
+
+
 class WebsocketTransportMiddleware:
     def __init__(self, app) -> None:
         self.app = app
@@ -46,6 +62,7 @@ class WebsocketTransportMiddleware:
     async def __call__(self, scope, receive, send) -> None:
         protocol = _protocol_of(send) if scope["type"] == "websocket" else None
         if protocol is not None:
+            _cap_send_buffer(protocol)
             extensions = dict(scope.get("extensions") or {})
             extensions[TRANSPORT_EXTENSION] = _UvicornTransport(protocol)
             scope = {**scope, "extensions": extensions}

@@ -354,6 +354,9 @@ HONBU_ATTACHMENT_TYPES = env.list(
 HONBU_WS_SEND_QUEUE_FRAMES = env.int("HONBU_WS_SEND_QUEUE_FRAMES", default=500)
 HONBU_WS_SEND_QUEUE_BYTES = env.int("HONBU_WS_SEND_QUEUE_BYTES", default=512 * 1024)
 HONBU_WS_CLOSE_GRACE_SECONDS = env.float("HONBU_WS_CLOSE_GRACE_SECONDS", default=5.0)
+# The kernel's send buffer per websocket (SO_SNDBUF; Linux doubles it). Unset, it grows to
+# net.ipv4.tcp_wmem's maximum (often 4 MB) for a client that reads nothing (config/ws_transport.py).
+HONBU_WS_SEND_BUFFER_BYTES = env.int("HONBU_WS_SEND_BUFFER_BYTES", default=256 * 1024)
 
 # --- escalation -------------------------------------------------------------------------------
 HONBU_SWEEP_SECONDS = env.float("HONBU_SWEEP_SECONDS", default=15.0)
