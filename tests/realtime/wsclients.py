@@ -131,15 +131,17 @@ def ws_url(base: str) -> str:
     return base.replace("http://", "ws://", 1).rstrip("/") + "/ws/"
 
 
-def instruction_frame(group_id: int, n: int, client_id: str, pad: int = 0) -> str:
+def instruction_frame(
+    group_id: int, n: int, client_id: str, pad: int = 0, kind: str = "instruction"
+) -> str:
     body = f"【指示 {n}】各区本部は避難所の開設状況を報告してください。" + "詳" * pad
     return json.dumps(
         {
             "type": "send",
             "group": group_id,
             "client_id": client_id,
-            "kind": "instruction",
-            "priority": "important",
+            "kind": kind,
+            "priority": "important" if kind == "instruction" else "normal",
             "body": body,
         },
         ensure_ascii=False,
