@@ -209,7 +209,8 @@ def test_a_message_through_host_a_reaches_host_b_and_a_cut_link_loses_nothing(
     cookies = session_cookies(drill.members)
     with django_db_blocker.unblock():
         postgres = connection.vendor == "postgresql"
-        pg_target = (connection.settings_dict["HOST"], int(connection.settings_dict["PORT"]))
+        db = connection.settings_dict
+        pg_target = (db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)) if postgres else None
 
     with made_hosts() as hosts, redis_on([hosts.db_addr["a"], hosts.db_addr["b"]]) as redis_port:
         forwarder = None
