@@ -98,6 +98,11 @@
       scheduleConnect();
     };
     sock.onmessage = function (ev) { if (sock === ws) handle(JSON.parse(ev.data)); };
+    window.honbuHeartbeat(sock, function () { // a dead link: drop it, reconnect, catch up
+      if (sock !== ws) return;
+      ws = null; syncing = false; sock.close();
+      scheduleConnect();
+    });
   }
   function handle(f) {
     if (window.honbuArrival) window.honbuArrival(f); // alerts.js: other groups' instructions, badge

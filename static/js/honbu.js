@@ -23,6 +23,24 @@ window.honbuBackoff = function () {
     reset: function () { attempt = 0; }
   };
 };
+// A dead link (a cut cable, a server frozen, a phone's network gone without telling the browser)
+// is noticed only when TCP gives up — minutes. So a page's socket that has heard nothing for
+// <body data-heartbeat> seconds (HONBU_WS_HEARTBEAT_SECONDS) sends a ping, and when nothing at
+// all comes back within as long again (at most 10 s) it calls dead(): the page drops the socket
+// and reconnects (with the backoff above), then catches up by sequence number.
+window.honbuHeartbeat = function (ws, dead) {
+  var every = (parseFloat(document.body.dataset.heartbeat) || 25) * 1000;
+  var timer = null;
+  function quiet() {
+    if (ws.readyState !== 1) return;
+    ws.send('{"type":"ping"}');
+    timer = setTimeout(function () { if (ws.readyState === 1) dead(); }, Math.min(every, 10000));
+  }
+  function heard() { clearTimeout(timer); timer = setTimeout(quiet, every); }
+  ws.addEventListener("open", heard);
+  ws.addEventListener("message", heard);
+  ws.addEventListener("close", function () { clearTimeout(timer); });
+};
 // Honbu: connection state, service worker, live directory search. Plain JS, no build step.
 (function () {
   "use strict";
@@ -171,6 +189,14 @@ window.honbuBackoff = function () {
     var backoff = window.honbuBackoff();
     (function connect() {
       var ws = socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/");
+      var gone = false;
+      function again(ev) {
+        if (gone) return;
+        gone = true;
+        if (ev && (ev.code === 4401 || ev.code === 4403)) return;
+        setTimeout(connect, backoff.next());
+      }
+      window.honbuHeartbeat(ws, function () { ws.close(); again(); });
       ws.onopen = function () { backoff.reset(); openHandlers.forEach(function (fn) { fn(); }); };
       ws.onmessage = function (ev) {
         var f = JSON.parse(ev.data);
@@ -179,7 +205,7 @@ window.honbuBackoff = function () {
         if (window.honbuDisaster) window.honbuDisaster(f); // disaster.js: the banner
         frameHandlers.forEach(function (fn) { fn(f); });
       };
-      ws.onclose = function (ev) { if (ev.code === 4401 || ev.code === 4403) return; setTimeout(connect, backoff.next()); };
+      ws.onclose = again;
     })();
   });
 })();

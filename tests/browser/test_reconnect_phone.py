@@ -116,3 +116,49 @@ def test_pages_reconnect_jittered_after_the_server_dies_and_catch_up(
         for context in contexts:
             context.close()
     assert violations == [], violations
+
+
+def test_a_page_notices_a_dead_link_by_its_heartbeat_and_comes_back(
+    browser: Browser, django_db_blocker
+):
+    """A frozen server (SIGSTOP: no reset, no close, nothing — like a cut link) is noticed by the
+    page's heartbeat (HONBU_WS_HEARTBEAT_SECONDS, 1 s here), not minutes later by TCP."""
+    drill = make_group(1)
+    (cookie,) = session_cookies(drill.members)
+    violations: list[str] = []
+    with serve_test_database(django_db_blocker, HONBU_WS_HEARTBEAT_SECONDS="1") as base:
+        context = browser.new_context(base_url=base, **PHONE)
+        context.set_default_timeout(15_000)
+        context.expose_binding("__honbuCsp", lambda _s, text: violations.append(text))
+        context.add_init_script(_CSP_WATCH)
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": base}])
+        try:
+            page = context.new_page()
+            page.goto(f"/messages/g/{drill.group.pk}/")
+            chat = page.locator("#chat")
+            expect(chat).to_have_attribute("data-conn", "online")
+            page.wait_for_timeout(2500)  # quiet for longer than the heartbeat: the pings answered
+            expect(chat).to_have_attribute("data-conn", "online")
+
+            # When the server freezes
+            os.kill(base.pid, signal.SIGSTOP)
+            try:
+                # Then the page notices within seconds and tries again
+                expect(chat).to_have_attribute("data-conn", "connecting", timeout=8_000)
+                message_send(
+                    group=drill.group,
+                    sender=drill.commander,
+                    body="凍結中の指示: 参集状況を報告",
+                    client_id=uuid.uuid4(),
+                    kind=Message.Kind.INSTRUCTION,
+                    priority=Message.Priority.IMPORTANT,
+                )
+            finally:
+                os.kill(base.pid, signal.SIGCONT)
+
+            # and when it answers again, the page is back and shows what it missed
+            expect(chat).to_have_attribute("data-conn", "online", timeout=20_000)
+            expect(page.locator("#messages li.msg", has_text="凍結中の指示")).to_have_count(1)
+        finally:
+            context.close()
+    assert violations == [], violations

@@ -175,19 +175,21 @@ class Member:
 
     async def stop(self) -> None:
         self.stopping = True
-        if self.ws is not None:
+        ws = self.ws
+        if ws is not None:
             try:
-                await asyncio.wait_for(self.ws.close(), 3)
+                await asyncio.wait_for(ws.close(), 3)
             except Exception:
-                self.ws.transport.abort()
+                ws.transport.abort()
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
 
     def drop(self) -> None:
         """The network under this client went away: no close handshake."""
-        if self.ws is not None:
-            self.ws.transport.abort()
+        ws = self.ws
+        if ws is not None:
+            ws.transport.abort()
 
     async def run(self) -> None:
         from websockets.asyncio.client import connect
