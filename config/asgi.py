@@ -17,6 +17,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.bodylimit import BodySizeLimitMiddleware  # noqa: E402
+from config.ws_transport import WebsocketTransportMiddleware  # noqa: E402
 from realtime.auth import SocketAuthMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
@@ -25,8 +26,11 @@ def websocket_application():
     """Signed-in session required (the consumer refuses anonymous), allowed Origin only.
     The validator reads ALLOWED_HOSTS when built. realtime's own auth middleware instead of
     channels' AuthMiddlewareStack: session, user and the apps' connect queries in one hop on
-    the thread pool, not a queue on one thread (realtime/auth.py, issue 14)."""
-    return AllowedHostsOriginValidator(SocketAuthMiddleware(URLRouter(websocket_urlpatterns)))
+    the thread pool, not a queue on one thread (realtime/auth.py, issue 14). The server's
+    transport is offered to the sockets' send queues (config/ws_transport.py)."""
+    return WebsocketTransportMiddleware(
+        AllowedHostsOriginValidator(SocketAuthMiddleware(URLRouter(websocket_urlpatterns)))
+    )
 
 
 application = ProtocolTypeRouter(

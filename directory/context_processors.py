@@ -14,4 +14,8 @@ def js_catalog_version() -> str:
 
 
 def honbu(request):
-    return {"HONBU_SITE_NAME": settings.HONBU_SITE_NAME, "JS_CATALOG_VERSION": js_catalog_version()}
+    return {
+        "HONBU_SITE_NAME": settings.HONBU_SITE_NAME,
+        "JS_CATALOG_VERSION": js_catalog_version(),
+        "WS_HEARTBEAT_SECONDS": settings.HONBU_WS_HEARTBEAT_SECONDS,
+    }

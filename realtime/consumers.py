@@ -27,6 +27,7 @@ from .frames import (
     frame_check,
 )
 from .presence import local_presence
+from .sendqueue import SendQueue, transport_of
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,16 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             except OSError:
                 self.gone = True
 
+        # Every frame goes out through the socket's bounded queue (sendqueue.py): a client that
+        # stops reading never holds up the relay or the other sockets, and is closed (4408) once
+        # its backlog passes the limit.
+        self.outbox = SendQueue(
+            send_unless_gone, transport=transport_of(scope), on_overflow=self._too_slow
+        )
         try:
-            await super().__call__(scope, receive, send_unless_gone)
+            await super().__call__(scope, receive, self.outbox.send)
         finally:
+            self.outbox.stop()
             # Also when the consumer died of an exception (then disconnect() is never called):
             # otherwise this process's relays would keep a dead socket for good.
             await self._leave_all()
@@ -122,6 +130,16 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self._leave_all()
+
+    def _too_slow(self) -> None:
+        user = getattr(self, "user", None)
+        log.warning(
+            "websocket of user %s closed: it did not read its frames (%d queued, limit %d/%d B)",
+            getattr(user, "pk", None),
+            self.outbox.queued_frames,
+            self.outbox.max_frames,
+            self.outbox.max_bytes,
+        )
 
     async def _leave_all(self) -> None:
         if self.present:

@@ -122,9 +122,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _answers(port: int) -> bool:
+def _answers(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
@@ -136,12 +136,21 @@ class ServedURL(str):
 
 
 @contextlib.contextmanager
-def serve_test_database(django_db_blocker, **extra_env: str) -> Iterator[ServedURL]:
+def serve_test_database(
+    django_db_blocker,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    wrap: tuple[str, ...] = (),
+    **extra_env: str,
+) -> Iterator[ServedURL]:
     """The ASGI server (config/server.py) on the test database, with settings from
-    ``extra_env``; yields its base URL (with the process id) and stops it."""
+    ``extra_env``; yields its base URL (with the process id) and stops it. ``port``: a given
+    one (a drill that restarts a server where its clients expect it), else a free one; ``host``
+    and ``wrap`` (a command prefix such as ``ip netns exec NAME``): a server on another test host
+    (tests/realtime/test_hosts.py)."""
     with django_db_blocker.unblock():
         db_name = str(connection.settings_dict["NAME"])
-    port = _free_port()
+    port = port or _free_port()
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update(
         {
@@ -154,7 +163,7 @@ def serve_test_database(django_db_blocker, **extra_env: str) -> Iterator[ServedU
     )
     log = tempfile.NamedTemporaryFile(prefix="honbu-asgi-", suffix=".log", delete=False)
     proc = subprocess.Popen(
-        server_command("127.0.0.1", port, log_level="info"),
+        [*wrap, *server_command(host, port, log_level="info")],
         cwd=settings.BASE_DIR,
         env=env,
         stdout=log,
@@ -162,7 +171,7 @@ def serve_test_database(django_db_blocker, **extra_env: str) -> Iterator[ServedU
     )
     try:
         deadline = time.monotonic() + 30
-        while not _answers(port):
+        while not _answers(port, host):
             if proc.poll() is not None or time.monotonic() > deadline:
                 output = Path(log.name).read_text(errors="replace")
                 pytest.fail(
@@ -170,7 +179,7 @@ def serve_test_database(django_db_blocker, **extra_env: str) -> Iterator[ServedU
                     pytrace=False,
                 )
             time.sleep(0.1)
-        served = ServedURL(f"http://127.0.0.1:{port}")
+        served = ServedURL(f"http://{host}:{port}")
         served.pid = proc.pid  # for tests that watch the server process itself
         served.log = Path(log.name)
         yield served

@@ -351,6 +351,21 @@ HONBU_ATTACHMENT_TYPES = env.list(
     ],
 )
 
+# --- websockets -------------------------------------------------------------------------------
+# Each websocket's frames wait in a bounded queue when the client does not read them
+# (realtime/sendqueue.py): past this many frames or bytes the socket is closed with 4408 and the
+# page catches up from the database; a close the client does not take within the grace is an
+# abort.
+HONBU_WS_SEND_QUEUE_FRAMES = env.int("HONBU_WS_SEND_QUEUE_FRAMES", default=500)
+HONBU_WS_SEND_QUEUE_BYTES = env.int("HONBU_WS_SEND_QUEUE_BYTES", default=512 * 1024)
+HONBU_WS_CLOSE_GRACE_SECONDS = env.float("HONBU_WS_CLOSE_GRACE_SECONDS", default=5.0)
+# The kernel's send buffer per websocket (SO_SNDBUF; Linux doubles it). Unset, it grows to
+# net.ipv4.tcp_wmem's maximum (often 4 MB) for a client that reads nothing (config/ws_transport.py).
+HONBU_WS_SEND_BUFFER_BYTES = env.int("HONBU_WS_SEND_BUFFER_BYTES", default=256 * 1024)
+# A page whose socket heard nothing for this long sends a ping, and reconnects when nothing comes
+# back (static/js/honbu.js: honbuHeartbeat): a dead link is noticed in seconds, not minutes.
+HONBU_WS_HEARTBEAT_SECONDS = env.int("HONBU_WS_HEARTBEAT_SECONDS", default=25)
+
 # --- escalation -------------------------------------------------------------------------------
 HONBU_SWEEP_SECONDS = env.float("HONBU_SWEEP_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE = {

@@ -12,7 +12,7 @@
   if (!ns) return;
   var root = ns.root, GROUP = ns.GROUP, ME = ns.ME, list = ns.list;
   var stateEl = document.getElementById("conn-state");
-  var lastSeq = 0, ws = null, backoff = 1000, retryTimer = null, syncing = false;
+  var lastSeq = 0, ws = null, backoff = window.honbuBackoff(), retryTimer = null, syncing = false;
 
   // --- connection state (always shown in the header) -----------------------------------------
   function online() { return navigator.onLine !== false; }
@@ -78,8 +78,7 @@
     clearTimeout(retryTimer);
     if (!online()) { setState("offline"); return; } // the "online" event reconnects
     setState("connecting");
-    retryTimer = setTimeout(connect, backoff);
-    backoff = Math.min(backoff * 2, 15000);
+    retryTimer = setTimeout(connect, backoff.next()); // jittered: honbu.js
   }
   function connect() {
     clearTimeout(retryTimer);
@@ -89,7 +88,7 @@
     var sock = ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/");
     sock.onopen = function () {
       if (sock !== ws) return;
-      backoff = 1000; syncing = false; setState("online");
+      backoff.reset(); syncing = false; setState("online");
       sync(); ns.flushOutbox(); ns.flushAcks(); flushRead(); refreshCounts(); ns.refreshEscalations();
     };
     sock.onclose = function (ev) {
@@ -99,6 +98,11 @@
       scheduleConnect();
     };
     sock.onmessage = function (ev) { if (sock === ws) handle(JSON.parse(ev.data)); };
+    window.honbuHeartbeat(sock, function () { // a dead link: drop it, reconnect, catch up
+      if (sock !== ws) return;
+      ws = null; syncing = false; sock.close();
+      scheduleConnect();
+    });
   }
   function handle(f) {
     if (window.honbuArrival) window.honbuArrival(f); // alerts.js: other groups' instructions, badge
@@ -161,7 +165,8 @@
   // --- start --------------------------------------------------------------------------------
   ns.initial.forEach(function (m) { ns.render(m); lastSeq = Math.max(lastSeq, m.seq); });
   ns.loadOutbox().forEach(ns.renderPending);
-  window.addEventListener("online", function () { backoff = 1000; connect(); });
+  // The network back: connect within a second, jittered (a city's phones get it back together).
+  window.addEventListener("online", function () { backoff.reset(); scheduleConnect(); });
   window.addEventListener("offline", function () {
     // The socket may look open while the network is gone; drop it and keep sends in the outbox.
     setState("offline");

@@ -2,6 +2,45 @@
 // fallbacks keep the page working in English if it failed to load.
 window.gettext = window.gettext || function (s) { return s; };
 window.interpolate = window.interpolate || function (s, a) { return s.replace(/%s/g, function () { return a.shift(); }); };
+// Reconnect delays for the page's websockets (this file's shared one, chat-live.js's own):
+// exponential backoff with full jitter — attempt n waits a uniform random time in
+// [0, min(30 s, 1 s·2^n)] — so that 2,000 phones dropped at once (a server restart, a network
+// blip, a 4408 "too slow") come back spread out instead of in the same instant
+// (docs/reliability.md). The last delays drawn are on <body data-reconnect-delays> (ms), for
+// the browser test that checks the spread; they say nothing about the person.
+window.honbuBackoff = function () {
+  var attempt = 0;
+  return {
+    next: function () {
+      var ceiling = Math.min(30000, 1000 * Math.pow(2, attempt));
+      attempt = Math.min(attempt + 1, 15);
+      var delay = Math.round(Math.random() * ceiling);
+      var seen = (document.body.dataset.reconnectDelays || "").split(" ").filter(Boolean);
+      seen.push(String(delay));
+      document.body.dataset.reconnectDelays = seen.slice(-8).join(" ");
+      return delay;
+    },
+    reset: function () { attempt = 0; }
+  };
+};
+// A dead link (a cut cable, a server frozen, a phone's network gone without telling the browser)
+// is noticed only when TCP gives up — minutes. So a page's socket that has heard nothing for
+// <body data-heartbeat> seconds (HONBU_WS_HEARTBEAT_SECONDS) sends a ping, and when nothing at
+// all comes back within as long again (at most 10 s) it calls dead(): the page drops the socket
+// and reconnects (with the backoff above), then catches up by sequence number.
+window.honbuHeartbeat = function (ws, dead) {
+  var every = (parseFloat(document.body.dataset.heartbeat) || 25) * 1000;
+  var timer = null;
+  function quiet() {
+    if (ws.readyState !== 1) return;
+    ws.send('{"type":"ping"}');
+    timer = setTimeout(function () { if (ws.readyState === 1) dead(); }, Math.min(every, 10000));
+  }
+  function heard() { clearTimeout(timer); timer = setTimeout(quiet, every); }
+  ws.addEventListener("open", heard);
+  ws.addEventListener("message", heard);
+  ws.addEventListener("close", function () { clearTimeout(timer); });
+};
 // Honbu: connection state, service worker, live directory search. Plain JS, no build step.
 (function () {
   "use strict";
@@ -147,10 +186,18 @@ window.interpolate = window.interpolate || function (s, a) { return s.replace(/%
   };
   document.addEventListener("DOMContentLoaded", function () {
     if (!document.body.dataset.signedIn || document.getElementById("chat")) return;
-    var delay = 1000;
+    var backoff = window.honbuBackoff();
     (function connect() {
       var ws = socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/");
-      ws.onopen = function () { delay = 1000; openHandlers.forEach(function (fn) { fn(); }); };
+      var gone = false;
+      function again(ev) {
+        if (gone) return;
+        gone = true;
+        if (ev && (ev.code === 4401 || ev.code === 4403)) return;
+        setTimeout(connect, backoff.next());
+      }
+      window.honbuHeartbeat(ws, function () { ws.close(); again(); });
+      ws.onopen = function () { backoff.reset(); openHandlers.forEach(function (fn) { fn(); }); };
       ws.onmessage = function (ev) {
         var f = JSON.parse(ev.data);
         if (f.type === "reminder") window.honbuShowReminder(f);
@@ -158,7 +205,7 @@ window.interpolate = window.interpolate || function (s, a) { return s.replace(/%
         if (window.honbuDisaster) window.honbuDisaster(f); // disaster.js: the banner
         frameHandlers.forEach(function (fn) { fn(f); });
       };
-      ws.onclose = function (ev) { if (ev.code === 4401 || ev.code === 4403) return; setTimeout(connect, delay); delay = Math.min(delay * 2, 15000); };
+      ws.onclose = again;
     })();
   });
 })();
