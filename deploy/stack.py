@@ -115,7 +115,8 @@ class Stack:
     """The whole layout; ``start()``/``stop()`` or a ``with`` block."""
 
     database_url: str | None = None  # None: DATABASE_URL from the environment (or SQLite)
-    redis_url: str | None = None  # None: REDIS_URL from the environment, else our own server
+    # None: REDIS_URL from the environment, else a server of its own; "own": always its own
+    redis_url: str | None = None
     servers: int = 2
     workers: int = 2
     beat: bool = True
@@ -135,7 +136,9 @@ class Stack:
         self.port = self.port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.redis_port = 0
-        if self.redis_url is None:
+        if self.redis_url == "own":
+            self.redis_url = None
+        elif self.redis_url is None:
             self.redis_url = os.environ.get("REDIS_URL") or None
         if self.database_url is None:
             self.database_url = os.environ.get("DATABASE_URL") or None

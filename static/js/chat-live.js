@@ -48,7 +48,9 @@
   }, { threshold: [0, 0.3, 0.6, 1], rootMargin: "-52px 0px -" + covered + "px 0px" }) : null;
   var readSeen = {}; // seq → already counted on screen
   function observe(li, m) { if (m.sender_id !== ME && io && !readSeen[m.seq]) io.observe(li); }
-  var readWanted = 0, readSent = 0, readTimer = null;
+  // readSent: asked for; readConfirmed: the server said read_ok (stored). A read lost with its
+  // socket (a server killed before the batch committed) is asked for again on reconnect.
+  var readWanted = 0, readSent = 0, readConfirmed = 0, readTimer = null;
   function markRead(seq) {
     readSeen[seq] = true;
     readWanted = Math.max(readWanted, seq);
@@ -90,6 +92,8 @@
     sock.onopen = function () {
       if (sock !== ws) return;
       backoff = 1000; syncing = false; setState("online");
+      readSent = readConfirmed;
+      if (window.honbuNotes) window.honbuNotes.sync(send);
       sync(); ns.flushOutbox(); flushRead(); refreshCounts(); ns.refreshEscalations();
     };
     sock.onclose = function (ev) {
@@ -101,6 +105,7 @@
     sock.onmessage = function (ev) { if (sock === ws) handle(JSON.parse(ev.data)); };
   }
   function handle(f) {
+    if (window.honbuNotes) window.honbuNotes.frame(f); // missed in-app notifications (honbu.js)
     if (window.honbuArrival) window.honbuArrival(f); // alerts.js: other groups' instructions, badge
     if (window.honbuDisaster) window.honbuDisaster(f); // disaster.js: the banner
     if (window.honbuCalls) window.honbuCalls(f); // calls-ring.js: the ringing screen
@@ -132,6 +137,7 @@
         });
         document.dispatchEvent(new CustomEvent("honbu:counts", { detail: f.counts }));
         break;
+      case "read_ok": if (f.group === GROUP) readConfirmed = Math.max(readConfirmed, f.up_to_seq); break;
       case "chase.changed": if (f.group === GROUP) ns.queueEscalation(f.message); break;
       case "reminder": if (window.honbuShowReminder) window.honbuShowReminder(f); break;
       case "ack_ok":
