@@ -416,6 +416,8 @@ HONBU_CLOCK_CONTROLLABLE = False
 # time plus the grace. Missing: said they would come, no check-in when the round closed.
 HONBU_ASSEMBLY_LATE_MINUTES = env.int("HONBU_ASSEMBLY_LATE_MINUTES", default=60)
 HONBU_ASSEMBLY_GRACE_MINUTES = env.int("HONBU_ASSEMBLY_GRACE_MINUTES", default=15)
+# People whose safety-round notifications are written in one transaction (safety/notify.py).
+HONBU_SAFETY_NOTIFY_BATCH = env.int("HONBU_SAFETY_NOTIFY_BATCH", default=2000)
 # Web Push (VAPID). `manage.py vapid_keys` creates a key pair in var/ when these are unset.
 HONBU_VAPID_PRIVATE_KEY = env("HONBU_VAPID_PRIVATE_KEY", default="")
 HONBU_VAPID_PUBLIC_KEY = env("HONBU_VAPID_PUBLIC_KEY", default="")
