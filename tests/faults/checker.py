@@ -22,7 +22,9 @@ from email.message import Message as Mail
 from django.db.models import Count
 
 from messaging.models import Chase, Message, Receipt
+from notifications.channels import email_message_id
 from notifications.models import Notification
+from safety.models import SafetyRequest
 
 from .clients import Phone
 
@@ -180,15 +182,34 @@ def check_inapp(report: Report, phones: Iterable[Phone], *, kinds: list[str]) ->
 
 
 def check_mail(report: Report, mails: list[Mail], *, kinds: list[str], what: str) -> None:
-    """E-mail notifications of these kinds: each sent one received by the mail server once
-    (matched by its Message-ID, which names the notification)."""
+    """E-mail notifications of these kinds: each received by the mail server once (matched by
+    its Message-ID, which names the notification: notifications.channels.email_message_id)."""
     received = Counter(str(m["Message-ID"]) for m in mails)
     tally = report.add(Tally(what))
-    for nid, msgid in Notification.objects.filter(kind__in=kinds, channel="email").values_list(
-        "pk", "data__message_id"
+    mine = set()
+    for nid in Notification.objects.filter(kind__in=kinds, channel="email").values_list(
+        "pk", flat=True
     ):
+        key = email_message_id(nid)
+        mine.add(key)
         tally.expected += 1
-        key = msgid or ""
         n = received.get(key, 0)
         tally.miss(int(n == 0), f"notification {nid}")
         tally.twice(max(0, n - 1), f"notification {nid} received {n} times")
+    strangers = sum(n for key, n in received.items() if key not in mine)
+    tally.twice(strangers, f"{strangers} e-mails that name no notification")
+
+
+def check_round_start(report: Report, *, round_id: int) -> None:
+    """A safety round's first message: one per person asked and channel (here: e-mail), once."""
+    tally = report.add(Tally("round first messages written"))
+    asked = list(SafetyRequest.objects.filter(round_id=round_id).values_list("pk", flat=True))
+    written = Counter(
+        Notification.objects.filter(
+            kind="safety_request", once_key__endswith=":start", subject_id__in=asked
+        ).values_list("subject_id", flat=True)
+    )
+    tally.expected = len(asked)
+    for pk in asked:
+        tally.miss(int(written[pk] == 0), f"request {pk}")
+        tally.twice(max(0, written[pk] - 1), f"request {pk}")
