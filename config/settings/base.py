@@ -33,10 +33,14 @@ if env("DATABASE_URL", default=""):
         # bench/safety.py). Django's advice under ASGI: no persistent connections, the driver's
         # pool instead — at most HONBU_DB_POOL_SIZE connections per server process.
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # Django checks each connection as it leaves the pool (CONN_HEALTH_CHECKS, below): after
+        # PostgreSQL restarts, dead ones are replaced instead of failing a request each. A
+        # request waits at most HONBU_DB_POOL_TIMEOUT for a connection (a burst, or a database
+        # coming back), then gets the 503 page (config/security.py; docs/reliability.md).
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 2,
             "max_size": env.int("HONBU_DB_POOL_SIZE", default=10),
-            "timeout": 20,
+            "timeout": env.float("HONBU_DB_POOL_TIMEOUT", default=20.0),
         }
     else:
         DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))

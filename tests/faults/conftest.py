@@ -110,11 +110,13 @@ def make_city(size: int, *, emails: bool = True) -> City:
 @contextlib.contextmanager
 def drill_stack(django_db_blocker, tmp_path, **kwargs) -> Iterator[Stack]:
     """deploy/stack.py on the test database (test settings: the controllable clock, the test
-    queue name), its logs in tmp_path; the last lines of each are printed if the drill fails."""
+    queue name), its logs in tmp_path; the last lines of each are printed if the drill fails.
+    With ``database_url``, on that database instead."""
     with django_db_blocker.unblock():
         db_name = str(connection.settings_dict["NAME"])
+    serve = {} if kwargs.get("database_url") else {"HONBU_TEST_SERVE_DB": db_name}
     env = {
-        "HONBU_TEST_SERVE_DB": db_name,  # read by config/settings/test.py
+        **serve,  # HONBU_TEST_SERVE_DB: read by config/settings/test.py
         "HONBU_SWEEP_SECONDS": "1",
         "HONBU_DRILL_SWEEP_SECONDS": "1",
         **kwargs.pop("env", {}),
