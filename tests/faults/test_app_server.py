@@ -45,7 +45,11 @@ async def _drill(stack, city, phones: list[Phone], mayor: Phone, notes: list[str
     everyone = [mayor, *phones]
     caught = await wait_until(lambda: all(p.caught_up(last) for p in everyone), timeout=120)
     caught_at = time.monotonic() - killed_at
-    await wait_until(lambda: all(p.read_confirmed(last) for p in phones), timeout=60)
+    read_wait = time.monotonic()
+    reads_done = await wait_until(lambda: all(p.read_confirmed(last) for p in phones), timeout=180)
+    notes.append(
+        f"reads all confirmed: {reads_done} after {time.monotonic() - read_wait:.1f} s more"
+    )
     from collections import Counter
 
     notes.append(f"read_ok: {Counter(p.read_ok.get(gid, 0) for p in phones)}")
