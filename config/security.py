@@ -1,15 +1,19 @@
 """Site-wide security views: where browsers report what the Content-Security-Policy blocked,
-and the server-error page's one exception to it."""
+the server-error page's one exception to it, and the 503 page when the database is away."""
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 
 from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpResponse
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+from django.template import loader
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django.views.defaults import server_error as django_server_error
@@ -40,8 +44,30 @@ def csp_report(request):
     return HttpResponse(status=204)
 
 
+ERR_DATABASE_AWAY = _(
+    "The database cannot be reached at the moment. Nothing was half-saved: what was not "
+    "confirmed was not saved. Try again in a moment."
+)
+RETRY_AFTER_SECONDS = 10
+
+
 @csp_update({"style-src": [UNSAFE_INLINE]})
 def server_error(request, *args, **kwargs):
     # templates/500.html carries its own styles (it may not rely on static files): the one
     # page allowed an inline style. Still no inline script.
+    if isinstance(sys.exception(), OperationalError | InterfaceError):
+        return database_unavailable(request)
     return django_server_error(request, *args, **kwargs)
+
+
+def database_unavailable(request) -> HttpResponse:
+    """The database is away (restarted, failed over, the network to it cut): 503 with a
+    translated page that reloads itself (or JSON for the composer's fetch), not a 500. Its
+    transaction never committed, so nothing of the request was stored (docs/reliability.md)."""
+    if "json" in request.headers.get("Accept", "") or request.path.endswith("/send/"):
+        response = JsonResponse({"error": str(ERR_DATABASE_AWAY)}, status=503)
+    else:
+        page = loader.get_template("503.html").render({"retry": RETRY_AFTER_SECONDS})
+        response = HttpResponse(page, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

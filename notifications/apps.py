@@ -7,6 +7,10 @@ class NotificationsConfig(AppConfig):
     verbose_name = _("Notifications")
 
     def ready(self) -> None:
-        from . import kinds, texts
+        from realtime import registry
+
+        from . import kinds, sockets, texts
 
         kinds.register(kinds.Kind("test", render=texts.test_texts))
+        for type_, handler in sockets.FRAMES.items():
+            registry.frame(type_, handler)

@@ -48,6 +48,28 @@ def notifications_stale_pending(*, older_than: float = 60, limit: int = 1000) ->
     )
 
 
+MISSED_LIMIT = 20  # a page back after a long absence shows the newest; the rest are on Home
+MISSED_HOURS = 24
+
+
+def inapp_missed(*, user: User, after: int | None) -> dict:
+    """The person's in-app notifications after ``after`` (what a reconnecting page missed), at
+    most MISSED_LIMIT of the last MISSED_HOURS, oldest first, as ``reminder`` frames carry them;
+    ``last`` is the newest id (with ``after`` None: only that, for a page's first connect)."""
+    mine = Notification.objects.filter(user=user, channel=Notification.Channel.IN_APP)
+    if after is None:
+        last = mine.order_by("-pk").values_list("pk", flat=True).first()
+        return {"last": last or 0, "items": []}
+    since = clock.now() - timedelta(hours=MISSED_HOURS)
+    rows = list(
+        mine.filter(pk__gt=after, created_at__gte=since)
+        .order_by("-pk")
+        .values_list("pk", "kind", "subject_id")[:MISSED_LIMIT]
+    )[::-1]
+    items = [{"notification": pk, "kind": kind, "message": sid or 0} for pk, kind, sid in rows]
+    return {"last": rows[-1][0] if rows else after, "items": items}
+
+
 def user_notification(*, user: User, notification_id: int) -> Notification | None:
     """One of the person's own notifications (anyone else's is "not found")."""
     return Notification.objects.filter(pk=notification_id, user=user).first()

@@ -28,6 +28,7 @@ from .frames import (
 )
 from .presence import local_presence
 from .sendqueue import SendQueue, transport_of
+from .watch import local_watch
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.join(names)
         self.present = True
         await local_presence().arrive(user.pk)
+        local_watch().add(self)  # closed (1012) when Redis comes back after an outage
         await self.send_json(hello)
 
     def preloaded(self, app: str) -> Any:
@@ -144,6 +146,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def _leave_all(self) -> None:
         if self.present:
             self.present = False
+            local_watch().discard(self)
             await local_presence().leave(self.user.pk)
         for hooks in registry.sockets():
             if hooks.disconnect and hooks.app in self.state:

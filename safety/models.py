@@ -176,6 +176,9 @@ class SafetyRound(models.Model):
     resend_minutes = models.JSONField(default=list)  # after the start, e.g. [15, 30, 60]
     manual_resends = models.PositiveSmallIntegerField(default=0)
     started_at = models.DateTimeField()
+    # When everyone's first message was written (notify.round_notify_start); until then the
+    # sweep writes what is missing (a worker killed mid-round).
+    notified_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

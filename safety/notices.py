@@ -4,7 +4,6 @@ apps.py). The link in a request is the person's own answer link, built again for
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.mail import EmailMessage
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -60,12 +59,12 @@ def _private_email(note: Notification, texts: kinds.Texts) -> tuple[str, str]:
     if contact is None or not contact.email:
         return Notification.Status.SKIPPED, "no private address"
     link = texts.link if "://" in texts.link else public_url(texts.link)
-    EmailMessage(
+    channels.email_send(
+        note,
+        to=contact.email,
         subject=f"[{settings.HONBU_SITE_NAME}] {texts.title}",
         body=f"{texts.body}\n\n{link}\n",
-        to=[contact.email],
-        connection=channels.batch_connection(),
-    ).send()
+    )
     return Notification.Status.SENT, contact.email
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
@@ -19,7 +20,14 @@ from .models import SafetyContact, SafetyRequest, SafetyRound
 
 KIND_REQUEST = "safety_request"  # a person asked to answer (notices.py renders it)
 CHANNEL_PRIVATE_EMAIL = "email_private"  # the private address of SafetyContact
-NOTIFY_BATCH = 2000
+NOTIFY_BATCH = 2000  # people a transaction (HONBU_SAFETY_NOTIFY_BATCH)
+# A round whose first messages were not all written this long after its start (the worker
+# that was writing them was killed, or the task never reached one) is written by the sweep.
+START_GRACE_SECONDS = 60
+
+
+def _batch() -> int:
+    return getattr(settings, "HONBU_SAFETY_NOTIFY_BATCH", NOTIFY_BATCH)
 
 
 def _request_type() -> ContentType:
@@ -76,15 +84,23 @@ def requests_notify(*, round_id: int, request_ids: Iterable[int], step: str) -> 
 
 
 def round_notify_start(*, round_id: int) -> int:
-    """The first message to everyone in the round, in batches (a task; safe to run again)."""
+    """The first message to everyone in the round, in batches (a task; safe to run again: each
+    person's is written once). Marks the round ``notified_at`` when all are written; until
+    then the sweep (round_resend_due) runs it again after START_GRACE_SECONDS."""
     total = 0
-    ids = list(
-        SafetyRequest.objects.filter(round_id=round_id).order_by("pk").values_list("pk", flat=True)
+    batch = _batch()
+    ids = list(  # who answered already (the sweep catching up late) needs no asking
+        SafetyRequest.objects.filter(round_id=round_id, first_answer_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    for start in range(0, len(ids), NOTIFY_BATCH):
+    for start in range(0, len(ids), batch):
         total += requests_notify(
-            round_id=round_id, request_ids=ids[start : start + NOTIFY_BATCH], step="start"
+            round_id=round_id, request_ids=ids[start : start + batch], step="start"
         )
+    SafetyRound.objects.filter(pk=round_id, notified_at__isnull=True).update(
+        notified_at=clock.now()
+    )
     return total
 
 
@@ -110,19 +126,36 @@ def claim_unanswered(round_id: int, *, field: str, before: int, limit: int) -> l
     return ids
 
 
-def round_resend_due(*, now: datetime | None = None, limit: int = NOTIFY_BATCH) -> int:
-    """The sweep: for each open round, the re-sends whose time has come (after 15, 30 and 60
-    minutes, by default), to those still unanswered. Returns how many people were re-sent."""
+def notify_unanswered(round_id: int, *, field: str, before: int, step: str, limit: int) -> int:
+    """One batch of a re-send: claim up to ``limit`` unanswered requests and write their
+    notifications in the same transaction, so a worker (or server) killed in between leaves
+    them unclaimed for the next sweep instead of claimed and never told. Returns how many."""
+    with transaction.atomic():
+        ids = claim_unanswered(round_id, field=field, before=before, limit=limit)
+        if ids:
+            requests_notify(round_id=round_id, request_ids=ids, step=step)
+    return len(ids)
+
+
+def round_resend_due(*, now: datetime | None = None, limit: int | None = None) -> int:
+    """The sweep: rounds whose first messages were never all written (see round_notify_start),
+    then for each open round the re-sends whose time has come (after 15, 30 and 60 minutes, by
+    default), to those still unanswered. Returns how many people were re-sent."""
     now = now or clock.now()
+    limit = limit or _batch()
     sent = 0
+    for round_id in SafetyRound.objects.filter(
+        status=SafetyRound.Status.OPEN,
+        notified_at__isnull=True,
+        started_at__lte=now - timedelta(seconds=START_GRACE_SECONDS),
+    ).values_list("pk", flat=True):
+        round_notify_start(round_id=round_id)
     for round_ in SafetyRound.objects.filter(status=SafetyRound.Status.OPEN):
         steps = round_.resend_minutes or []
         due = sum(1 for m in steps if round_.started_at + timedelta(minutes=m) <= now)
         for before in range(due):
-            while True:
-                ids = claim_unanswered(round_.pk, field="resends", before=before, limit=limit)
-                if not ids:
-                    break
-                requests_notify(round_id=round_.pk, request_ids=ids, step=f"r{before + 1}")
-                sent += len(ids)
+            while n := notify_unanswered(
+                round_.pk, field="resends", before=before, step=f"r{before + 1}", limit=limit
+            ):
+                sent += n
     return sent

@@ -23,7 +23,7 @@ from . import selectors
 from .incidents import _entry, announce
 from .links import new_nonce
 from .models import Incident, SafetyRequest, SafetyRound
-from .notify import claim_unanswered, requests_notify
+from .notify import notify_unanswered
 from .questions import DEFAULT_QUESTIONS, questions_check
 from .tasks import safety_round_notify_task
 
@@ -170,12 +170,10 @@ def round_resend_now(*, round_: SafetyRound, actor: User) -> int:
         step = locked.manual_resends
         audit_record(actor=actor, action="safety.round_resend", target=locked, data={"n": step})
     sent = 0
-    while True:
-        ids = claim_unanswered(round_.pk, field="manual_resends", before=step - 1, limit=2000)
-        if not ids:
-            break
-        requests_notify(round_id=round_.pk, request_ids=ids, step=f"m{step}")
-        sent += len(ids)
+    while n := notify_unanswered(
+        round_.pk, field="manual_resends", before=step - 1, step=f"m{step}", limit=2000
+    ):
+        sent += n
     return sent
 
 

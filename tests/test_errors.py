@@ -75,3 +75,30 @@ def test_the_500_page_needs_no_request_context_nor_the_database(django_assert_nu
     page = response.content.decode()
     assert '<html lang="ja">' in page
     assert "サーバーでエラーが発生しました" in page and 'href="/"' in page
+
+
+def test_a_database_away_is_a_translated_503_that_retries_not_a_500(client, monkeypatch):
+    """PostgreSQL restarting: the page says what happened, in Japanese, and reloads itself; the
+    composer's send gets JSON it can show and retry (tests/faults/test_postgres.py drills it
+    against a real PostgreSQL that is stopped)."""
+    from django.db import OperationalError
+
+    staff = UserFactory(role="staff")
+    StaffFactory(user=staff)
+    client.force_login(staff)
+    client.raise_request_exception = False
+
+    def away(*args, **kwargs):
+        raise OperationalError("connection failed: server closed the connection unexpectedly")
+
+    # every request reads its session from the database first
+    monkeypatch.setattr("django.contrib.sessions.backends.db.SessionStore.load", away)
+    page = client.get("/")
+    send = client.post("/messages/g/1/send/", {"body": "x"}, HTTP_ACCEPT="application/json")
+
+    assert page.status_code == 503 and page["Retry-After"] == "10"
+    html = page.content.decode()
+    assert "データベースに接続できません" in html and 'http-equiv="refresh"' in html
+    assert "500" not in html.split("<main", 1)[1][:200]
+    assert send.status_code == 503
+    assert "データベースに接続できません" in send.json()["error"]

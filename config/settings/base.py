@@ -33,10 +33,14 @@ if env("DATABASE_URL", default=""):
         # bench/safety.py). Django's advice under ASGI: no persistent connections, the driver's
         # pool instead — at most HONBU_DB_POOL_SIZE connections per server process.
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # Django checks each connection as it leaves the pool (CONN_HEALTH_CHECKS, below): after
+        # PostgreSQL restarts, dead ones are replaced instead of failing a request each. A
+        # request waits at most HONBU_DB_POOL_TIMEOUT for a connection (a burst, or a database
+        # coming back), then gets the 503 page (config/security.py; docs/reliability.md).
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 2,
             "max_size": env.int("HONBU_DB_POOL_SIZE", default=10),
-            "timeout": 20,
+            "timeout": env.float("HONBU_DB_POOL_TIMEOUT", default=20.0),
         }
         # With the pool, CONN_HEALTH_CHECKS makes psycopg's pool check every connection it
         # hands out with an empty query: one more round trip on every database hop.
@@ -436,6 +440,8 @@ HONBU_CLOCK_CONTROLLABLE = False
 # time plus the grace. Missing: said they would come, no check-in when the round closed.
 HONBU_ASSEMBLY_LATE_MINUTES = env.int("HONBU_ASSEMBLY_LATE_MINUTES", default=60)
 HONBU_ASSEMBLY_GRACE_MINUTES = env.int("HONBU_ASSEMBLY_GRACE_MINUTES", default=15)
+# People whose safety-round notifications are written in one transaction (safety/notify.py).
+HONBU_SAFETY_NOTIFY_BATCH = env.int("HONBU_SAFETY_NOTIFY_BATCH", default=2000)
 # Web Push (VAPID). `manage.py vapid_keys` creates a key pair in var/ when these are unset.
 HONBU_VAPID_PRIVATE_KEY = env("HONBU_VAPID_PRIVATE_KEY", default="")
 HONBU_VAPID_PUBLIC_KEY = env("HONBU_VAPID_PUBLIC_KEY", default="")

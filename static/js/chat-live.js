@@ -48,7 +48,9 @@
   }, { threshold: [0, 0.3, 0.6, 1], rootMargin: "-52px 0px -" + covered + "px 0px" }) : null;
   var readSeen = {}; // seq → already counted on screen
   function observe(li, m) { if (m.sender_id !== ME && io && !readSeen[m.seq]) io.observe(li); }
-  var readWanted = 0, readSent = 0, readTimer = null;
+  // readSent: asked for; readConfirmed: the server said read_ok (stored). A read lost with its
+  // socket (a server killed before the batch committed) is asked for again on reconnect.
+  var readWanted = 0, readSent = 0, readConfirmed = 0, readTimer = null;
   function markRead(seq) {
     readSeen[seq] = true;
     readWanted = Math.max(readWanted, seq);
@@ -89,6 +91,8 @@
     sock.onopen = function () {
       if (sock !== ws) return;
       backoff.reset(); syncing = false; setState("online");
+      readSent = readConfirmed;
+      if (window.honbuNotes) window.honbuNotes.sync(send);
       sync(); ns.flushOutbox(); ns.flushAcks(); flushRead(); refreshCounts(); ns.refreshEscalations();
     };
     sock.onclose = function (ev) {
@@ -105,6 +109,7 @@
     });
   }
   function handle(f) {
+    if (window.honbuNotes) window.honbuNotes.frame(f); // missed in-app notifications (honbu.js)
     if (window.honbuArrival) window.honbuArrival(f); // alerts.js: other groups' instructions, badge
     if (window.honbuDisaster) window.honbuDisaster(f); // disaster.js: the banner
     if (window.honbuCalls) window.honbuCalls(f); // calls-ring.js: the ringing screen
@@ -136,6 +141,7 @@
         });
         document.dispatchEvent(new CustomEvent("honbu:counts", { detail: f.counts }));
         break;
+      case "read_ok": if (f.group === GROUP) readConfirmed = Math.max(readConfirmed, f.up_to_seq); break;
       case "chase.changed": if (f.group === GROUP) ns.queueEscalation(f.message); break;
       case "reminder": if (window.honbuShowReminder) window.honbuShowReminder(f); break;
       case "ack_ok":

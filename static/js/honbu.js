@@ -146,8 +146,11 @@ window.honbuHeartbeat = function (ws, dead) {
 // calls window.honbuShowReminder(frame) too.
 (function () {
   "use strict";
+  var shownNotes = {}; // a notification's live event and the catch-up after a reconnect: once
   window.honbuShowReminder = function (f) {
     if (!f || f.type !== "reminder") return;
+    if (f.notification && shownNotes[f.notification]) return;
+    shownNotes[f.notification] = true;
     var bar = document.getElementById("reminder-banner");
     if (!bar) {
       bar = document.createElement("div"); bar.id = "reminder-banner"; bar.className = "reminder-banner"; bar.setAttribute("role", "alert");
@@ -172,6 +175,22 @@ window.honbuHeartbeat = function (ws, dead) {
     bar.appendChild(close);
     if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
   };
+  // In-app notifications missed while the socket was away (a dropped network, a server or Redis
+  // restart): each (re)connect asks for those after the newest this page knows, and the banner
+  // shows the newest of them. Used by the shared socket below and the chat page's own.
+  window.honbuNotes = (function () {
+    var last = null; // unknown until the first connect answers
+    return {
+      sync: function (send) { send({ type: "notifications.sync", after: last }); },
+      frame: function (f) {
+        if (f.type === "reminder") { last = Math.max(last || 0, f.notification); return; }
+        if (f.type !== "notifications") return;
+        var first = last === null;
+        last = Math.max(last || 0, f.last);
+        if (!first && f.items.length) window.honbuShowReminder(Object.assign({ type: "reminder" }, f.items[f.items.length - 1]));
+      },
+    };
+  })();
   // One live socket per page, shared: pages subscribe with honbuLive.onFrame / onOpen (from a
   // DOMContentLoaded listener, which runs after this deferred script). The chat page keeps its
   // own, richer socket (chat-live.js).
@@ -197,9 +216,14 @@ window.honbuHeartbeat = function (ws, dead) {
         setTimeout(connect, backoff.next());
       }
       window.honbuHeartbeat(ws, function () { ws.close(); again(); });
-      ws.onopen = function () { backoff.reset(); openHandlers.forEach(function (fn) { fn(); }); };
+      ws.onopen = function () {
+        backoff.reset();
+        window.honbuNotes.sync(function (fr) { ws.send(JSON.stringify(fr)); });
+        openHandlers.forEach(function (fn) { fn(); });
+      };
       ws.onmessage = function (ev) {
         var f = JSON.parse(ev.data);
+        window.honbuNotes.frame(f);
         if (f.type === "reminder") window.honbuShowReminder(f);
         if (window.honbuArrival) window.honbuArrival(f); // alerts.js: overlay, badge, title
         if (window.honbuDisaster) window.honbuDisaster(f); // disaster.js: the banner

@@ -263,7 +263,8 @@ def test_re_sends_go_to_the_unanswered_once_per_step(city):
     assert round_resend_due(now=t0 + timedelta(minutes=90)) == 0  # no third step
 
     keys = Notification.objects.filter(staff=city.kita_staff[1]).values_list("once_key", flat=True)
-    assert sorted(k.rsplit(":", 1)[1] for k in keys) == ["r1", "r2"]
+    # "start" too: no worker ran the round's first task here, so the first sweep wrote it
+    assert sorted(k.rsplit(":", 1)[1] for k in keys) == ["r1", "r2", "start"]
     assert not Notification.objects.filter(staff=city.kita_staff[0]).exists()
     assert rounds.round_resend_now(round_=round_, actor=city.officer) == 11
 
@@ -311,3 +312,55 @@ def test_totals_after_a_change_never_come_from_an_older_cache(city, monkeypatch)
     fresh = selectors.round_totals(round_=round_, since=changed_at)
     assert fresh.answered == 1
     assert selectors.round_totals(round_=round_).answered == 1  # and it is what is cached now
+
+
+def test_a_round_whose_first_messages_were_never_written_is_caught_up_by_the_sweep_once(city):
+    # Given a round whose first task never ran (its worker was killed) and one early answer
+    round_ = rounds.round_start(actor=city.mayor, title="安否確認", target={"all": True})
+    answered = SafetyRequest.objects.get(round=round_, staff=city.kita_staff[0])
+    answers.answer_from_link(request=answered, data=SAFE)
+    t0 = round_.started_at
+    starts = Notification.objects.filter(once_key__endswith=":start")
+
+    # Within the grace the task may still be running: the sweep leaves it alone
+    round_resend_due(now=t0 + timedelta(seconds=30))
+    assert not starts.exists()
+
+    # After it, the sweep writes everyone's first message but the one who answered, once
+    round_resend_due(now=t0 + timedelta(seconds=61))
+    unanswered = SafetyRequest.objects.filter(round=round_, first_answer_at__isnull=True)
+    assert starts.values("subject_id").distinct().count() == unanswered.count() == 11
+    assert not starts.filter(subject_id=answered.pk).exists()
+    round_.refresh_from_db()
+    assert round_.notified_at is not None
+    count = starts.count()
+    round_resend_due(now=t0 + timedelta(seconds=120))
+    assert starts.count() == count
+
+
+def test_a_re_send_batch_that_fails_after_its_claim_leaves_nobody_claimed(city, monkeypatch):
+    # Given a round whose re-send is due, and a batch that dies while writing its notifications
+    round_ = rounds.round_start(
+        actor=city.mayor, title="安否確認", target={"all": True}, resend_minutes=[15]
+    )
+    round_notify_start(round_id=round_.pk)
+    t0 = round_.started_at
+
+    def killed(**kwargs):
+        raise RuntimeError("the worker died here")
+
+    monkeypatch.setattr("safety.notify.requests_notify", killed)
+    with pytest.raises(RuntimeError):
+        round_resend_due(now=t0 + timedelta(minutes=16))
+
+    # Then no request is counted as re-sent without its notification, and the next sweep sends
+    assert not SafetyRequest.objects.filter(round=round_, resends__gt=0).exists()
+    monkeypatch.undo()
+    assert round_resend_due(now=t0 + timedelta(minutes=16)) == 12
+    assert (
+        Notification.objects.filter(once_key__endswith=":r1")
+        .values("subject_id")
+        .distinct()
+        .count()
+        == 12
+    )

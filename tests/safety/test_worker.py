@@ -110,6 +110,8 @@ def test_a_worker_killed_mid_round_loses_no_answer_and_no_e_mail(
     counts = per_address(sink)
     requests = SafetyRequest.objects.filter(round=round_).select_related("staff__user")
     assert all(counts[address(r)] >= 1 for r in requests)  # nobody left without it
-    assert sum(n - 1 for n in counts.values()) <= 25  # at most one write batch went twice
+    # each outcome is recorded once sent: only a message whose OK came in the instant before
+    # the kill can go twice, one per pool process
+    assert sum(n - 1 for n in counts.values()) <= 2
     totals = selectors.round_totals(round_=round_, fresh=True)
     assert (totals.total, totals.answered) == (total, 40)
