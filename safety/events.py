@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from realtime.events import Event, channel_group, send_event_on_commit
+from realtime.events import Event, channel_group, send_event_now
 
 
 @dataclass
@@ -67,6 +67,4 @@ def _trailing(round_id: int) -> None:
 
 
 def _publish(round_id: int, at: float) -> None:
-    send_event_on_commit(
-        SafetyChanged(round=round_id, at=at), groups=[channel_group("sround", round_id)]
-    )
+    send_event_now(SafetyChanged(round=round_id, at=at), groups=[channel_group("sround", round_id)])

@@ -135,12 +135,15 @@ class ServedURL(str):
 
 
 @contextlib.contextmanager
-def serve_test_database(django_db_blocker, **extra_env: str) -> Iterator[ServedURL]:
+def serve_test_database(
+    django_db_blocker, *, port: int | None = None, **extra_env: str
+) -> Iterator[ServedURL]:
     """The ASGI server (config/server.py) on the test database, with settings from
-    ``extra_env``; yields its base URL (with the process id) and stops it."""
+    ``extra_env``, on ``port`` (default: a free one; a restarted server takes its old port);
+    yields its base URL (with the process id) and stops it."""
     with django_db_blocker.unblock():
         db_name = str(connection.settings_dict["NAME"])
-    port = _free_port()
+    port = port or _free_port()
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update(
         {
