@@ -41,8 +41,9 @@ same run:
 
 Prints PASS/MISS per target and the load average before and after each figure. Never touches
 your data: SQLite in a temporary directory with the embedded Redis; with DATABASE_URL, a
-database ``test_honbu_bench_safety_<pid>`` created and dropped; with REDIS_URL, Redis database
-``--redis-db`` (and the next one, the cache), flushed before and after. Only 127.0.0.0/8 is
+database ``test_<name>_bench_safety_<pid>`` (<name>: DATABASE_URL's database) created and
+dropped; with REDIS_URL, Redis database ``--redis-db`` (and the next one, the cache), flushed
+before and after. Only 127.0.0.0/8 is
 contacted; every phase is bounded in count and time. Exits non-zero only on errors.
 """
 
@@ -1028,7 +1029,8 @@ def child(args: argparse.Namespace) -> int:
     from _throwaway import throwaway_database
 
     store = args.child
-    name = f"test_honbu_bench_safety_{os.getpid()}"
+    base = urlsplit(os.environ.get("DATABASE_URL", "")).path.lstrip("/") or "honbu"
+    name = f"test_{base}_bench_safety_{os.getpid()}"  # beside the tests' test_<name>
     with throwaway_database(name=name) as var_dir:
         from django.conf import settings
         from django.db import connection

@@ -64,6 +64,13 @@ def send_event_on_commit(event: Event, *, groups: list[str]) -> None:
     send_events_on_commit([(event, groups)])
 
 
+def send_event_now(event: Event, *, groups: list[str]) -> None:
+    """Publish at once, for code that runs after its commit already (an on-commit hook, or a
+    timer's thread that coalesces events). Never touches the database: a thread of its own
+    would otherwise hold a pooled connection for good."""
+    _send_many([(_layer_payload(event), groups)])
+
+
 def _layer_payload(event: Event) -> dict[str, Any]:
     # Serialise now, so a non-serialisable event fails where it is built.
     text = json.dumps(event.payload(), ensure_ascii=False)

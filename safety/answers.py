@@ -10,7 +10,8 @@ import time
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy
 
 from directory.models import User
@@ -18,10 +19,9 @@ from directory.services import audit_record
 from messaging import services as messaging_services
 from messaging.models import Receipt
 from realtime import clock
-from realtime.events import channel_group, send_event_on_commit
 
 from . import selectors
-from .events import SafetyChanged
+from .events import round_changed
 from .models import SafetyAnswer, SafetyRequest, SafetyRound
 from .questions import answer_clean
 
@@ -30,6 +30,7 @@ ERR_NOT_YOURS = gettext_lazy("You cannot answer for this person.")
 ERR_VIA = gettext_lazy("Say how you learned the answer.")
 
 OWN = (SafetyAnswer.Via.LINK, SafetyAnswer.Via.APP)
+SUBMISSION_MAX = 32  # the answer form's once-key (views_answer.py), [A-Za-z0-9_-]
 ON_BEHALF = (SafetyAnswer.Via.PHONE, SafetyAnswer.Via.IN_PERSON, SafetyAnswer.Via.OTHER)
 
 
@@ -48,49 +49,61 @@ def _store(
     via: str,
     entered_by: User | None,
     note: str = "",
+    places: dict[int, str] | None = None,
+    submission: str = "",
 ) -> SafetyAnswer:
-    round_ = SafetyRound.objects.only("id", "status", "questions", "hq_message_id").get(
-        pk=request.round_id
-    )
+    if SafetyRequest.round.is_cached(request):  # the caller's lookup has just read it
+        round_ = request.round
+    else:
+        round_ = SafetyRound.objects.only("id", "status", "questions", "hq_message_id").get(
+            pk=request.round_id
+        )
     if round_.status != SafetyRound.Status.OPEN:
         raise ValidationError(ERR_CLOSED)
-    values, errors = answer_clean(
-        template=round_.questions, data=data, place_ids=set(selectors.round_places())
-    )
+    if places is None:
+        places = selectors.round_places()
+    values, errors = answer_clean(template=round_.questions, data=data, place_ids=set(places))
     if errors:
         raise AnswerInvalid(errors)
     now = clock.now()
-    with transaction.atomic():
-        answer = SafetyAnswer.objects.create(
-            request_id=request.pk,
-            round_id=round_.pk,
-            at=now,
-            values=values,
-            via=via,
-            entered_by=entered_by,
-            note=note[:300],
-        )
-        # One conditional UPDATE each: the first answer time is set once and never moved; an
-        # answer on someone's behalf becomes current only while they have none of their own.
-        SafetyRequest.objects.filter(pk=request.pk, first_answer_at__isnull=True).update(
-            first_answer_at=now
-        )
-        current = SafetyRequest.objects.filter(pk=request.pk)
-        if via not in OWN:
-            current = current.exclude(answer__via__in=OWN)
-        current.update(answer=answer)
-        # Stamped once committed: a screen that reads totals computed after ``at`` sees it.
-        rid = round_.pk
-        transaction.on_commit(
-            lambda: send_event_on_commit(
-                SafetyChanged(round=rid, at=time.time()), groups=[channel_group("sround", rid)]
-            ),
-            robust=True,
-        )
-        if round_.hq_message_id:
-            transaction.on_commit(
-                lambda: _acknowledge_hq(request.pk, round_.hq_message_id), robust=True
+    try:
+        with transaction.atomic():
+            answer = SafetyAnswer.objects.create(
+                request_id=request.pk,
+                round_id=round_.pk,
+                at=now,
+                values=values,
+                via=via,
+                entered_by=entered_by,
+                note=note[:300],
+                submission=submission,
             )
+            # Conditional UPDATEs: the first answer time is set once and never moved
+            # (COALESCE keeps a time already there); an answer on someone's behalf becomes
+            # current only while they have none of their own.
+            current = SafetyRequest.objects.filter(pk=request.pk)
+            if via in OWN:
+                current.update(answer=answer, first_answer_at=Coalesce("first_answer_at", now))
+            else:
+                current.filter(first_answer_at__isnull=True).update(first_answer_at=now)
+                current.exclude(answer__via__in=OWN).update(answer=answer)
+            # Stamped once committed: a screen that reads totals computed after ``at`` sees it.
+            rid = round_.pk
+            transaction.on_commit(lambda: round_changed(rid, at=time.time()), robust=True)
+            staff = request.staff if SafetyRequest.staff.is_cached(request) else None
+            if round_.hq_message_id and (staff is None or staff.user_id):
+                transaction.on_commit(
+                    lambda: _acknowledge_hq(request.pk, round_.hq_message_id), robust=True
+                )
+    except IntegrityError:
+        # The same form sent again (a phone that got no reply and retried): the answer it
+        # already stored, not a second one.
+        stored = submission and (
+            SafetyAnswer.objects.filter(request_id=request.pk, submission=submission).first()
+        )
+        if not stored:
+            raise
+        return stored
     return answer
 
 
@@ -100,14 +113,39 @@ def _acknowledge_hq(request_id: int, message_id: int) -> None:
     user_id = (
         SafetyRequest.objects.filter(pk=request_id).values_list("staff__user_id", flat=True).first()
     )
+    if not user_id:
+        return
     receipt = Receipt.objects.filter(message_id=message_id, user_id=user_id).first()
-    if user_id and receipt is not None and receipt.acked_at is None and not receipt.observer:
+    if receipt is not None and receipt.acked_at is None and not receipt.observer:
         messaging_services.receipt_acknowledge(user=receipt.user, message=receipt.message)
 
 
-def answer_from_link(*, request: SafetyRequest, data: dict[str, Any]) -> SafetyAnswer:
-    """The person, from their personal link (no sign-in: the link is the proof)."""
-    return _store(request=request, data=data, via=SafetyAnswer.Via.LINK, entered_by=None)
+def submission_clean(value: str) -> str:
+    """The form's once-key if it looks like one, else none (then no replay protection)."""
+    value = value or ""
+    ok = 0 < len(value) <= SUBMISSION_MAX and all(c.isalnum() or c in "-_" for c in value)
+    return value if ok and value.isascii() else ""
+
+
+def answer_from_link(
+    *,
+    request: SafetyRequest,
+    data: dict[str, Any],
+    places: dict[int, str] | None = None,
+    submission: str = "",
+) -> SafetyAnswer:
+    """The person, from their personal link (no sign-in: the link is the proof). The form's
+    ``submission`` key makes a repeated POST of the same form (a retry after a lost reply)
+    return the answer it stored instead of storing it twice. ``places``: the active assembly
+    places, if the caller has read them already."""
+    return _store(
+        request=request,
+        data=data,
+        via=SafetyAnswer.Via.LINK,
+        entered_by=None,
+        places=places,
+        submission=submission_clean(submission),
+    )
 
 
 def answer_in_app(*, user: User, round_: SafetyRound, data: dict[str, Any]) -> SafetyAnswer:
@@ -115,7 +153,13 @@ def answer_in_app(*, user: User, round_: SafetyRound, data: dict[str, Any]) -> S
     request = SafetyRequest.objects.filter(round=round_, staff__user=user).first()
     if request is None:
         raise PermissionDenied(ERR_NOT_YOURS)
-    return _store(request=request, data=data, via=SafetyAnswer.Via.APP, entered_by=None)
+    return _store(
+        request=request,
+        data=data,
+        via=SafetyAnswer.Via.APP,
+        entered_by=None,
+        submission=submission_clean(data.get("once", "")),
+    )
 
 
 def answer_on_behalf(

@@ -256,10 +256,20 @@ class SafetyAnswer(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     note = models.CharField(max_length=300, blank=True)
+    # The answer form's once-key: the same form sent twice (a phone retrying after a lost
+    # reply) is one answer. Empty for answers not from a form that has one.
+    submission = models.CharField(max_length=32, blank=True, default="")
 
     class Meta:
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["round", "at"], name="safety_answer_round_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "submission"],
+                condition=~models.Q(submission=""),
+                name="safety_answer_submission_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.at:%H:%M}"

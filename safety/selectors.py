@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from .models import (
     SafetySettings,
 )
 from .questions import CHOICE, question_list
+
+log = logging.getLogger(__name__)
 
 TOTALS_CACHE_SECONDS = 1  # live totals are computed at most once a second per round
 
@@ -288,12 +291,18 @@ def round_totals(*, round_: SafetyRound, fresh: bool = False, since: float = 0.0
     served from the cache (the screen would stay short of the last answers of a burst until
     the next one arrived: bench/safety.py saw 998 of 1,000 for good)."""
     key = f"safety:totals:{round_.pk}"
-    if not fresh:
-        found = cache.get(key)
-        if found is not None and found.computed_at >= since:
-            return found
+    try:
+        found = None if fresh else cache.get(key)
+    except Exception as exc:  # noqa: BLE001 - Redis away: the database has the answers
+        log.warning("totals cache unavailable (%s): computing", exc)
+        return _compute_totals(round_)
+    if found is not None and found.computed_at >= since:
+        return found
     totals = _compute_totals(round_)
-    cache.set(key, totals, TOTALS_CACHE_SECONDS)
+    try:
+        cache.set(key, totals, TOTALS_CACHE_SECONDS)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("totals cache unavailable (%s)", exc)
     return totals
 
 

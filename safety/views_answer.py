@@ -5,6 +5,8 @@ changes nothing; each link and each address may post only so often."""
 
 from __future__ import annotations
 
+import secrets
+
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -37,9 +39,9 @@ def _request_for(token: str) -> SafetyRequest | None:
     # most one row anyway.
     found = next(
         iter(
-            SafetyRequest.objects.select_related("round", "staff", "staff__unit", "answer").filter(
-                pk=request_id
-            )
+            SafetyRequest.objects.select_related(
+                "round", "staff", "staff__unit", "unit", "answer"
+            ).filter(pk=request_id)
         ),
         None,
     )
@@ -81,28 +83,40 @@ def _fields(template: dict, data: dict, errors: dict, places: dict[int, str]) ->
     return out
 
 
-def arrive_context(sr: SafetyRequest, *, url: str, values: dict | None = None) -> dict | None:
+def arrive_context(
+    sr: SafetyRequest, *, url: str, values: dict | None = None, places: dict | None = None
+) -> dict | None:
     """The "I have arrived" form for someone whose answer says they will come (or who has
     already checked in): the places, theirs chosen."""
     mine = assembly_board.my_assembly(request=sr, values=values)
     if not mine.coming and mine.arrived_at is None:
         return None
     chosen = mine.place.pk if mine.place else None
+    if places is None:
+        places = selectors.round_places()
     return {
         "url": url,
-        "places": [
-            (pid, name, pid == chosen)
-            for pid, name in sorted(selectors.round_places().items(), key=lambda p: p[1])
-        ],
+        "places": [(pid, name, pid == chosen) for pid, name in sorted(places.items(), key=_name)],
         "arrived_at": mine.arrived_at,
         "arrived_place": mine.arrived_place,
     }
 
 
+def _name(item: tuple[int, str]) -> str:
+    return item[1]
+
+
 def _form_context(
-    sr: SafetyRequest, *, data=None, errors=None, saved=None, arrive_url: str = ""
+    sr: SafetyRequest,
+    *,
+    data=None,
+    errors=None,
+    saved=None,
+    arrive_url: str = "",
+    places: dict[int, str] | None = None,
 ) -> dict:
-    places = selectors.round_places()
+    if places is None:
+        places = selectors.round_places()
     if data is None and sr.answer_id:
         data = dict(sr.answer.values)
     labels = []
@@ -110,8 +124,14 @@ def _form_context(
         labels = answer_labels(template=sr.round.questions, values=saved.values, places=places)
     arrive = None
     if arrive_url and not errors:
-        arrive = arrive_context(sr, url=arrive_url, values=saved.values if saved else None)
+        arrive = arrive_context(
+            sr, url=arrive_url, values=saved.values if saved else None, places=places
+        )
+    # The form's once-key: sending the same form again (a retry after a lost reply) stores
+    # it once. A form shown again with errors keeps the one it was sent with.
+    submission = answers.submission_clean((data or {}).get("once", "")) if errors else ""
     return {
+        "once": submission or secrets.token_urlsafe(12),
         "sr": sr,
         "round": sr.round,
         "fields": _fields(sr.round.questions, data or {}, errors or {}, places),
@@ -139,20 +159,19 @@ def answer_by_link(request: HttpRequest, token: str) -> HttpResponse:
             )
         ):
             return render(request, "safety/answer_slow_down.html", status=429)
+        places = selectors.round_places()  # once per request: validation and both forms
+        data = request.POST.dict()
         try:
-            saved = answers.answer_from_link(request=sr, data=request.POST.dict())
-        except answers.AnswerInvalid as exc:
-            return render(
-                request,
-                "safety/answer.html",
-                _form_context(sr, data=request.POST.dict(), errors=exc.errors),
-                status=400,
+            saved = answers.answer_from_link(
+                request=sr, data=data, places=places, submission=data.get("once", "")
             )
+        except answers.AnswerInvalid as exc:
+            context = _form_context(sr, data=data, errors=exc.errors, places=places)
+            return render(request, "safety/answer.html", context, status=400)
         except ValidationError:
             return render(request, "safety/answer_closed.html", {"round": sr.round}, status=410)
-        return render(
-            request, "safety/answer_thanks.html", _form_context(sr, saved=saved, arrive_url=arrive)
-        )
+        context = _form_context(sr, saved=saved, arrive_url=arrive, places=places)
+        return render(request, "safety/answer_thanks.html", context)
     return render(request, "safety/answer.html", _form_context(sr, arrive_url=arrive))
 
 

@@ -19,12 +19,36 @@ class Sink:
     sessions: int = 0
     delay: float = 0.0  # seconds per message (a slow server)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Hold the hold_at-th recipient (counted over all sessions) until ``release`` is set: the
+    # sender is then mid-batch with that message not yet handed over (a test kills it there).
+    # A held message is refused when released (451): it was never received.
+    hold_at: int = 0
+    recipients: int = 0
+    holding: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
         with self.lock:
             self.sessions += 1
         session.host_name = hostname
         return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        import asyncio
+
+        with self.lock:
+            self.recipients += 1
+            held = self.recipients == self.hold_at
+        if held:
+            self.holding.set()
+            try:  # cancelled when the sender's connection drops
+                while not self.release.is_set():
+                    await asyncio.sleep(0.02)
+            finally:
+                self.holding.clear()
+            return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         import asyncio

@@ -255,3 +255,75 @@ def test_answers_are_taken_while_redis_is_away(client, city, round_, settings):
 
     assert page.status_code == 200
     assert SafetyAnswer.objects.filter(request=request).count() == 1
+
+
+def _once(page) -> str:
+    import re
+
+    return re.search(r'name="once" value="([^"]+)"', page.content.decode()).group(1)
+
+
+def test_the_same_form_sent_twice_is_one_answer_and_a_new_form_another(client, city, round_):
+    """A phone that got no reply sends the form again (same once-key): the answer it already
+    stored, shown back, not a second one. Answering again from a new form is a new version;
+    the first answer time stays."""
+    request = SafetyRequest.objects.get(round=round_, staff=city.kita_staff[0])
+    once = _once(client.get(link_of(request)))
+
+    first = client.post(link_of(request), {**SAFE, "once": once})
+    again = client.post(link_of(request), {**SAFE, "once": once})
+
+    assert first.status_code == again.status_code == 200
+    assert "回答を受け付けました" in again.content.decode()
+    [answer] = SafetyAnswer.objects.filter(request=request)
+    assert answer.submission == once
+    request.refresh_from_db()
+    first_at = request.first_answer_at
+    assert (request.answer_id, first_at) == (answer.pk, answer.at)
+
+    other = _once(client.get(link_of(request)))
+    assert other != once
+    client.post(link_of(request), {**SAFE, "self": "minor", "once": other})
+
+    request.refresh_from_db()
+    assert SafetyAnswer.objects.filter(request=request).count() == 2
+    assert request.answer.values["self"] == "minor" and request.first_answer_at == first_at
+
+
+def test_a_form_shown_again_with_errors_keeps_its_once_key(client, city, round_):
+    request = SafetyRequest.objects.get(round=round_, staff=city.kita_staff[0])
+    once = _once(client.get(link_of(request)))
+
+    bad = client.post(link_of(request), {**SAFE, "self": "zombie", "once": once})
+
+    assert bad.status_code == 400 and _once(bad) == once
+    assert SafetyAnswer.objects.count() == 0
+
+
+def test_a_malformed_once_key_is_ignored_not_stored(client, city, round_):
+    request = SafetyRequest.objects.get(round=round_, staff=city.kita_staff[0])
+
+    for _ in range(2):
+        page = client.post(link_of(request), {**SAFE, "once": "<script>x</script>"})
+        assert page.status_code == 200
+
+    assert list(SafetyAnswer.objects.values_list("submission", flat=True)) == ["", ""]
+
+
+def test_the_link_page_and_its_answer_take_few_queries(
+    client, city, round_, django_assert_num_queries
+):
+    """The hot path of a round (30,000 people in minutes): the page is the request with its
+    round, person, unit and current answer (1), the assembly places (1) and the arrival (1);
+    the answer adds the INSERT and one UPDATE in a transaction (4 with its savepoint here) and,
+    for the thank-you page's arrival form, the person's office (2)."""
+    request = SafetyRequest.objects.get(round=round_, staff=city.kita_staff[0])
+    with django_assert_num_queries(3):
+        page = client.get(link_of(request))
+    once = _once(page)
+
+    with django_assert_num_queries(9):
+        posted = client.post(link_of(request), {**SAFE, "once": once})
+
+    assert posted.status_code == 200
+    assert SafetyAnswer.objects.filter(request=request, submission=once).count() == 1
