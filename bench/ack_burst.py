@@ -5,8 +5,10 @@ N members of one command group (plus its commander) sign in through Django sessi
 connect real websockets (the ``websockets`` library, one asyncio process) to Honbu served by
 ``config/server.py`` (uvicorn; one process, or several sharing PostgreSQL and Redis, the
 members spread over them). The commander sends an urgent instruction asking for 了解 and waits
-until every member has it; then every member taps 了解 at once (one ``ack`` frame each, all
-sent together). Measured:
+until every member has it and, as the chat page does once the message is on screen, has
+reported reading it (``read``, answered with ``read_ok``; ``--unread`` skips this: then each
+了解 also marks the message read and moves the person's unread count, the worst case); then
+every member taps 了解 at once (one ``ack`` frame each, all sent together). Measured:
 
 - answer time: per member, the receive time of its ``ack_ok`` minus the time just before its
   ``ack`` frame was sent (same process, same clock); p50 / p99 / max;
@@ -70,6 +72,7 @@ class Member:
     idx: int
     ws: Any = None
     got_message: float | None = None
+    read_ok: bool = False
     tapped: float | None = None
     answered: float | None = None
     error: dict | None = None
@@ -80,9 +83,12 @@ class Burst:
         self.members = members
         self.clients: list[Member] = []
         self.message_id: int | None = None
+        self.seq = 0
         self.client_id = str(uuid.uuid4())
         self.counts: list[tuple[float, int]] = []  # the commander's (time, acked) frames
         self.everyone_has_it = asyncio.Event()
+        self.everyone_read = asyncio.Event()
+        self.reads = 0
         self.all_answered = asyncio.Event()
         self.final_count = asyncio.Event()
         self.received = self.answered = 0
@@ -97,11 +103,17 @@ class Burst:
                 kind = frame.get("type")
                 if kind == "message.new" and frame["message"].get("client_id") == self.client_id:
                     self.message_id = frame["message"]["id"]
+                    self.seq = frame["message"]["seq"]
                     if client.idx and client.got_message is None:
                         client.got_message = now
                         self.received += 1
                         if self.received >= self.members:
                             self.everyone_has_it.set()
+                elif kind == "read_ok" and client.idx and not client.read_ok:
+                    client.read_ok = True
+                    self.reads += 1
+                    if self.reads >= self.members:
+                        self.everyone_read.set()
                 elif kind == "sent" and frame.get("client_id") == self.client_id:
                     self.message_id = frame.get("id", self.message_id)
                 elif kind in ("ack_ok", "error") and client.idx and client.answered is None:
@@ -151,12 +163,18 @@ async def connect_all(burst: Burst, urls: list[str], cookies: list[str]) -> floa
     return time.perf_counter() - started
 
 
+PROFILE_DIR: Path | None = None
+
+
 def start(kind: str, servers: int, log_dir: Path, tag: str, server_root: Path):
     procs, urls = [], []
     for i in range(servers):
         port = fanout.free_port()
         if kind == "honbu":
             cmd, cwd = server_command("127.0.0.1", port, log_level="warning"), server_root
+            if PROFILE_DIR is not None:  # cProfile of the whole server, written when it stops
+                out = PROFILE_DIR / f"{tag}-{i}.prof"
+                cmd = [cmd[0], "-m", "cProfile", "-o", str(out), *cmd[1:]]
         else:
             cmd, cwd = [sys.executable, str(ROOT / "bench" / "_ack_baseline.py"), str(port)], ROOT
         log = open(log_dir / f"{tag}-{i}.log", "wb")  # noqa: SIM115 (closed with the process)
@@ -165,6 +183,7 @@ def start(kind: str, servers: int, log_dir: Path, tag: str, server_root: Path):
         urls.append(f"ws://127.0.0.1:{port}/ws/")
     for proc, url in zip(procs, urls, strict=True):
         fanout.wait_port(urlsplit(url).port, proc)
+    print(f"  {kind} server pids: {' '.join(str(p.pid) for p in procs)}", flush=True)
     return procs, urls
 
 
@@ -217,6 +236,10 @@ async def measure(kind, servers, members, group_id, cookies, args, log_dir) -> d
             )
         )
         await asyncio.wait_for(burst.everyone_has_it.wait(), 60)
+        if kind == "honbu" and not args.unread:
+            read = json.dumps({"type": "read", "group": group_id, "up_to_seq": burst.seq})
+            await asyncio.gather(*(c.ws.send(read) for c in burst.clients[1:]))
+            await asyncio.wait_for(burst.everyone_read.wait(), 60)
         await asyncio.sleep(1.0)  # the delivery's own work is over before the burst
         frame = json.dumps({"type": "ack", "message": burst.message_id, "ref": "ack"})
         load = os.getloadavg()[0]
@@ -352,11 +375,17 @@ def main() -> int:
     parser.add_argument("--members", type=int, nargs="+", default=[2000])
     parser.add_argument("--servers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--redis-db", type=int, default=10)
+    parser.add_argument(
+        "--unread", action="store_true", help="tap 了解 without having reported reading first"
+    )
     parser.add_argument("--burst-timeout", type=float, default=120.0)
     parser.add_argument("--timeout", type=int, default=900, help="the whole run stops after")
     parser.add_argument("--server-root", type=Path, default=ROOT, help="serve Honbu from here")
     parser.add_argument("--log-dir", type=Path, help="keep the servers' logs here")
+    parser.add_argument("--profile-dir", type=Path, help="cProfile each Honbu server into here")
     args = parser.parse_args()
+    global PROFILE_DIR  # noqa: PLW0603 - one setting for the whole run
+    PROFILE_DIR = args.profile_dir
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = max(args.members) * 2 + 256
     if soft < want:
@@ -373,6 +402,7 @@ def main() -> int:
 
         print(
             f"database: {info['database']}; redis: {info['redis']}; serving {args.server_root}; "
+            f"{'unread' if args.unread else 'read'} before the burst; "
             f"load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )

@@ -8,6 +8,7 @@ ward head. And a reply typed while offline waits in the outbox and is delivered 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -192,6 +193,55 @@ def test_reply_written_offline_is_delivered_once_when_back_online(asgi_phone, li
     )
     assert_no_horizontal_scroll(ward)
     assert_no_horizontal_scroll(mayor)
+
+
+def test_acknowledge_tapped_offline_is_sent_once_when_back_online(asgi_phone, live_hq: LiveHQ):
+    """了解 is written in batches and answered after its batch commits (issue 14); a tap the
+    server never answered — offline here, or a server that went away before writing its batch —
+    is kept by the page and sent again on reconnect, and stored once."""
+    # Given the mayor's instruction asking for 了解 on the ward head's chat page
+    message = services.message_send(
+        group=live_hq.group,
+        sender=live_hq.mayor,
+        body=INSTRUCTION,
+        client_id=uuid.uuid4(),
+        kind="instruction",
+        priority="urgent",
+        requires_ack=True,
+    ).message
+    ward = asgi_phone(user=live_hq.ward_head)
+    ward.goto(live_hq.chat_url)
+    expect_connected(ward)
+    ack = ward.locator("#messages li.msg", has_text=INSTRUCTION).locator("button[data-ack]")
+    expect(ack).to_be_enabled()
+
+    # When the phone loses the network and the ward head taps 了解
+    ward.context.set_offline(True)
+    expect(ward.locator("#conn-state")).to_have_class(re.compile(r"\boffline\b"))
+    ack.tap()
+
+    # Then the page says it will send it, the button is not marked done, nothing is stored
+    expect(ward.locator("body")).to_contain_text(re.compile("接続が戻ると了解を送信|will be sent"))
+    expect(ack).to_be_enabled()
+    ward.wait_for_timeout(1000)
+    assert Receipt.objects.get(message=message, user=live_hq.ward_head).acked_at is None
+
+    # When the network comes back
+    ward.context.set_offline(False)
+
+    # Then the page sends it by itself, it is acknowledged once, and the page forgets it
+    expect(ack).to_be_disabled()
+    expect(ack).to_have_class(re.compile(r"\bdone\b"))
+    receipt = Receipt.objects.get(message=message, user=live_hq.ward_head)
+    assert receipt.acked_at is not None and receipt.read_at is not None
+    first = receipt.acked_at
+    ward.reload()
+    expect_connected(ward)
+    ward.wait_for_timeout(1000)  # a stale resend would be answered by now
+    assert Receipt.objects.get(message=message, user=live_hq.ward_head).acked_at == first
+    key = f"honbu.acks.{live_hq.ward_head.pk}"
+    assert ward.evaluate("k => localStorage.getItem(k)", key) is None
+    assert_no_horizontal_scroll(ward)
 
 
 def test_sender_edits_then_deletes_and_the_record_keeps_every_version(asgi_phone, live_hq: LiveHQ):

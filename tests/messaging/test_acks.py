@@ -9,6 +9,7 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied
+from django.urls import reverse
 from django.utils import timezone
 
 from messaging import services
@@ -265,13 +266,24 @@ def test_ack_batch_checks_each_item_and_refusals_change_nothing(hq):
     assert after == before
 
 
-def test_observer_cannot_acknowledge_over_http_either(hq):
+def test_observer_cannot_acknowledge_over_http_either(hq, client):
     instruction = services.message_send(
         group=hq.group, sender=hq.mayor, body="参集", client_id=uuid.uuid4(), **URGENT
     ).message
     with pytest.raises(PermissionDenied):
         services.receipt_acknowledge(user=hq.observer, message=instruction)
+
+    client.force_login(hq.observer)
+    page = client.get(reverse("messaging:group_detail", args=[hq.group.pk]))
+    answer = client.post(reverse("messaging:message_ack", args=[instruction.pk]))
+
+    assert page.context["pending_ack_json"] == []  # no 了解 button for them
+    assert answer.status_code == 403
+    assert answer.json()["error"] == str(services.ERR_OBSERVER_ACK)
     assert _ack_state(instruction)[hq.observer.pk] == (None, None)
+    client.force_login(hq.ward_head)
+    page = client.get(reverse("messaging:group_detail", args=[hq.group.pk]))
+    assert page.context["pending_ack_json"] == [instruction.pk]
 
 
 def test_batcher_hands_each_item_its_own_result():
