@@ -326,7 +326,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "client_error_without_traceback": {"()": "config.logfilters.ClientErrorWithoutTraceback"}
+        "client_error_without_traceback": {"()": "config.logfilters.ClientErrorWithoutTraceback"},
+        "cancelled_channel_cleanup": {"()": "config.logfilters.CancelledChannelCleanup"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -336,6 +337,8 @@ LOGGING = {
         "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         # A 403/404 is one WARNING line without a traceback; 5xx keep theirs.
         "django.request": {"filters": ["client_error_without_traceback"]},
+        # A socket's channel clean-up cancelled by the server is one WARNING line.
+        "channels_redis.pubsub": {"filters": ["cancelled_channel_cleanup"]},
     },
 }
 HONBU_EDIT_WINDOW_MINUTES = env.int("HONBU_EDIT_WINDOW_MINUTES", default=15)
