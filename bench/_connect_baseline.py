@@ -88,6 +88,7 @@ def main(port: int, messages: int) -> None:
             ping_interval=None,
             max_queue=None,
             backlog=4096,
+            open_timeout=None,  # like uvicorn: a handshake queued behind 2,000 others is not cut
         ):
             print("ready", flush=True)
             await stop

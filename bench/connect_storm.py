@@ -147,7 +147,7 @@ def server_cmd(kind: str, server: str, port: int, messages: int) -> list[str]:
     if server == "granian":
         return [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
                 "--port", str(port), "--loop", "uvloop", "--log-level", "warning",
-                "config.asgi:application"]  # fmt: skip
+                "--backlog", "2048", "config.asgi:application"]  # fmt: skip
     from config.server import server_command
 
     return server_command("127.0.0.1", port, log_level="warning")
@@ -498,8 +498,9 @@ def report(storms: list[dict], idles: list[dict], args: argparse.Namespace) -> i
 
 async def run_all(args: argparse.Namespace, seeded: Any, group: int, log_dir: Path):
     storms, idles = [], []
+    kinds = ("honbu",) if args.no_baseline else ("honbu", "baseline")
     for count in args.servers:
-        for kind in ("honbu", "baseline"):
+        for kind in kinds:
             print(f"storm: {kind}, {count} process(es) …", flush=True)
             r = await storm_phase(kind, count, args, seeded, group, log_dir)
             f, a = r["first"], r["again"]
@@ -511,7 +512,7 @@ async def run_all(args: argparse.Namespace, seeded: Any, group: int, log_dir: Pa
             )
             storms.append(r)
     if args.idle:
-        for kind in ("honbu", "baseline"):
+        for kind in kinds:
             print(f"idle: {kind}, {args.idle:,} sockets on two processes …", flush=True)
             r = await idle_phase(kind, args, seeded, log_dir)
             print(
@@ -544,6 +545,9 @@ def main() -> int:
     parser.add_argument("--missed", type=int, default=5, help="messages each client catches up")
     parser.add_argument("--blip", type=float, default=1.0, help="seconds between drop and storm")
     parser.add_argument("--server", choices=["uvicorn", "daphne", "granian"], default="uvicorn")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="Honbu only (comparing servers, docs/servers.md)"
+    )
     parser.add_argument("--db-name", default="honbu_conn_storm_bench")
     parser.add_argument("--redis-db", type=int, default=11)
     parser.add_argument("--log-dir", type=Path, help="keep the servers' logs here")

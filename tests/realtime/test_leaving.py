@@ -90,3 +90,30 @@ async def test_clients_leaving_in_every_way_and_a_stop_log_no_traceback(hq, djan
         log = served.log.read_text(errors="replace")
     assert "Traceback" not in log, log[log.find("Traceback") - 500 :][:4000]
     assert "ERROR" not in log, log
+
+
+async def test_a_channel_clean_up_cancelled_by_the_server_is_one_warning_line(caplog):
+    """What Daphne does to a socket's application that takes too long to finish (and uvicorn
+    after its graceful timeout): the receive is cancelled, and cancelled again while
+    channels_redis waits to unsubscribe. One WARNING, no traceback (config/logfilters.py)."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    name = await layer.new_channel()
+    shard = layer._get_layer()._get_shard(name)  # channels_redis's own, to hold its lock
+    await shard._lock.acquire()
+    try:
+        receiving = asyncio.ensure_future(layer.receive(name))
+        await asyncio.sleep(0.05)
+        receiving.cancel()  # the socket went: clean-up starts and waits for the lock
+        await asyncio.sleep(0.05)
+        receiving.cancel()  # the server kills the application meanwhile
+        with pytest.raises(asyncio.CancelledError):
+            await receiving
+    finally:
+        shard._lock.release()
+    records = [r for r in caplog.records if r.name == "channels_redis.pubsub"]
+    assert [(r.levelname, r.getMessage(), r.exc_info) for r in records] == [
+        ("WARNING", "a leaving socket's channel clean-up was cancelled by the server", None)
+    ]
+    assert "Traceback" not in caplog.text
