@@ -181,8 +181,10 @@ async def soak(args: argparse.Namespace, seeded, group_id: int, log_dir: Path) -
         figures["closes"] = sum(len(m.closes) for m in members)
         return figures
     finally:
-        await asyncio.gather(*(m.stop() for m in [commander, *members]))
-        fanout.stop_servers([proc])
+        try:
+            await asyncio.gather(*(m.stop() for m in [commander, *members]), return_exceptions=True)
+        finally:
+            fanout.stop_servers([proc])
 
 
 def main() -> int:
