@@ -7,12 +7,14 @@ command group's members for ``--minutes``. The commander sends an instruction ev
 network blip) and come back with the page's jittered backoff (a reconnect storm), catching up by
 sequence number. Clients behave like the chat page (tests/realtime/wsclients.py).
 
-Printed: the server's resident memory after warm-up and at the end, and the growth (target
-≤ 10 %), sampled along the way; for every instruction the time until every socket had it
-(p50/max); after each storm how long until every socket was back and caught up; lost (a sequence
-number some socket never showed) and duplicated (a message delivered twice on one connection, or
-two messages in the database for one client id) counts; the load average at the start and end
-(the machine is shared: figures are noisy).
+Printed: the server's resident memory with every socket connected, after ``--warmup-storms``
+(default 1: the first storm raises it once — old and new sockets at once, and the allocator keeps
+what it got; later storms reuse it) and at the end, and the growth since the warm-up (target
+≤ 10 %) and since connected, sampled along the way; for every instruction the time until every
+socket had it (p50/max); after each storm how long until every socket was back and caught up;
+lost (a sequence number some socket never showed) and duplicated (a message delivered twice on
+one connection, or two messages in the database for one client id) counts; the load average at
+the start and end (the machine is shared: figures are noisy).
 
 Never touches your data: DATABASE_URL set (PostgreSQL) → a separate database ``--database``
 (default ``honbu_soak_bench``) on the same server, created and dropped by this script; else a
@@ -71,7 +73,13 @@ async def soak(args: argparse.Namespace, seeded, group_id: int, log_dir: Path) -
     commander = Member(url, seeded.cookies[0], group_id)
     members = [Member(url, c, group_id) for c in seeded.cookies[1 : args.sockets + 1]]
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    figures: dict = {"deliveries": [], "storms": [], "rss": [], "server_alive": True}
+    figures: dict = {
+        "deliveries": [],
+        "storms": [],
+        "warmup_storms": [],
+        "rss": [],
+        "server_alive": True,
+    }
 
     async def open_one(member: Member) -> None:
         async with gate:
@@ -89,6 +97,20 @@ async def soak(args: argparse.Namespace, seeded, group_id: int, log_dir: Path) -
         await wait_until(lambda: all(m.last_seq >= n for m in members), 120, step=0.02)
         return time.monotonic() - started
 
+    async def storm() -> tuple[bool, float]:
+        dropped = time.monotonic()
+        before = [m.connects for m in members]
+        for m in members:
+            m.drop()
+
+        def all_back() -> bool:
+            return all(
+                m.connects > c and m.last_seq >= sent for m, c in zip(members, before, strict=True)
+            )
+
+        back = await wait_until(all_back, 180, step=0.05)
+        return back, time.monotonic() - dropped
+
     try:
         commander.start()
         await asyncio.wait_for(commander.connected.wait(), 60)
@@ -96,6 +118,20 @@ async def soak(args: argparse.Namespace, seeded, group_id: int, log_dir: Path) -
         await asyncio.gather(*(open_one(m) for m in members))
         print(f"{len(members)} sockets connected in {time.monotonic() - started:.1f}s", flush=True)
         await instruct()  # warm-up: the first instruction's allocations are not growth
+        await asyncio.sleep(2)
+        figures["rss_connected"] = server.memory_info().rss
+        print(f"server RSS with every socket connected: {mb(figures['rss_connected'])}")
+        for n in range(args.warmup_storms):
+            # The first storms raise RSS once (old and new sockets at once, and the allocator
+            # keeps what it got); later storms reuse it. Growth is measured after them.
+            back, seconds = await storm()
+            figures["warmup_storms"].append((back, seconds))
+            print(
+                f"warm-up storm {n + 1}: {len(members)} sockets dropped at once, "
+                f"{'all back and caught up' if back else 'NOT all back'} after {seconds:.1f}s; "
+                f"server RSS {mb(server.memory_info().rss)}",
+                flush=True,
+            )
         await asyncio.sleep(2)
         rss_start = server.memory_info().rss
         figures["rss"].append((0.0, rss_start))
@@ -110,19 +146,7 @@ async def soak(args: argparse.Namespace, seeded, group_id: int, log_dir: Path) -
             now = time.monotonic()
             if now >= next_storm:
                 next_storm += args.reconnect_every * 60
-                dropped = time.monotonic()
-                before = [m.connects for m in members]
-                for m in members:
-                    m.drop()
-
-                def all_back(before: list[int] = before) -> bool:
-                    return all(
-                        m.connects > c and m.last_seq >= sent
-                        for m, c in zip(members, before, strict=True)
-                    )
-
-                back = await wait_until(all_back, 120, step=0.05)
-                seconds = time.monotonic() - dropped
+                back, seconds = await storm()
                 figures["storms"].append((back, seconds))
                 print(
                     f"  {(now - t0) / 60:5.1f} min: {len(members)} sockets dropped at once, "
@@ -157,8 +181,10 @@ async def soak(args: argparse.Namespace, seeded, group_id: int, log_dir: Path) -
         figures["closes"] = sum(len(m.closes) for m in members)
         return figures
     finally:
-        await asyncio.gather(*(m.stop() for m in [commander, *members]))
-        fanout.stop_servers([proc])
+        try:
+            await asyncio.gather(*(m.stop() for m in [commander, *members]), return_exceptions=True)
+        finally:
+            fanout.stop_servers([proc])
 
 
 def main() -> int:
@@ -168,6 +194,12 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=60, help="seconds between instructions")
     parser.add_argument(
         "--reconnect-every", type=float, default=60, help="minutes between reconnect storms"
+    )
+    parser.add_argument(
+        "--warmup-storms",
+        type=int,
+        default=1,
+        help="storms before the starting RSS is taken (the first raises it once)",
     )
     parser.add_argument("--database", default="honbu_soak_bench")
     parser.add_argument("--redis-db", type=int, default=8)

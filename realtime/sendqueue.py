@@ -149,11 +149,11 @@ class SendQueue:
             self._writer = None
 
     def _overflow(self) -> None:
+        if self.on_overflow is not None:
+            self.on_overflow()  # sees the backlog as it was
         self.overflowed = self.closing = True
         self._items.clear()
         self.queued_bytes = self._busy_size
-        if self.on_overflow is not None:
-            self.on_overflow()
         # The close goes after the frame being written, if the client ever reads that far.
         self._push({"type": "websocket.close", "code": CLOSE_TOO_SLOW, "reason": "too slow"}, 0)
         self._start_timer()

@@ -1,8 +1,9 @@
-"""Fault drill: more than one machine (issue 13). Two app servers on two test hosts — Linux
-network namespaces with a veth link each, made by the test — and the database host (the root
-namespace) with the Redis they share, bound to the links' addresses, and PostgreSQL behind a
-small TCP forwarder on the same addresses (the shared cluster listens on 127.0.0.1 only). With
-the embedded default the servers open the same SQLite file. Clients hold sockets on both hosts.
+"""Fault drill: more than one machine (issue 13). Two app servers (and a Celery worker on host
+B) on two test hosts — Linux network namespaces with a veth link each, made by the test — and
+the database host (the root namespace) with the Redis they share, bound to the links'
+addresses, and PostgreSQL behind a small TCP forwarder on the same addresses (the shared
+cluster listens on 127.0.0.1 only). With the embedded default the servers open the same SQLite
+file. Clients hold sockets on both hosts.
 
 A message sent through host A reaches the sockets held on host B (through Redis on the database
 host); host B's link is cut (``ip link set … down``) while instructions go on, then restored: B's
@@ -17,7 +18,9 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import uuid
@@ -25,8 +28,11 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
+from messaging.models import Message
+from notifications.models import Notification
 from tests.conftest import _free_port, serve_test_database
 from tests.realtime.wsclients import (
     Member,
@@ -186,10 +192,50 @@ class Forwarder(threading.Thread):
         async def close() -> None:
             for server in self.servers:
                 server.close()
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pending:  # the connections still open: end them
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
             self.loop.stop()
 
         self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(close()))
         self.join(timeout=10)
+        if not self.is_alive():
+            self.loop.close()
+
+
+@contextlib.contextmanager
+def celery_worker(django_db_blocker, wrap: tuple[str, ...], **extra_env: str) -> Iterator[None]:
+    """A real Celery worker (solo pool) on a test host, consuming this run's queue."""
+    with django_db_blocker.unblock():
+        db_name = str(connection.settings_dict["NAME"])
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.test", HONBU_TEST_SERVE_DB=db_name, **extra_env
+    )
+    log = tempfile.NamedTemporaryFile(prefix="honbu-hosts-worker-", suffix=".log", delete=False)
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"]
+    command += ["-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--without-gossip", "--without-mingle"]
+    command += ["--without-heartbeat", "--loglevel", "WARNING"]
+    proc = subprocess.Popen(
+        [*wrap, *command],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+        os.unlink(log.name)
 
 
 def _database_env(hosts: Hosts, host: str, forwarder: Forwarder | None) -> dict[str, str]:
@@ -203,10 +249,11 @@ def _database_env(hosts: Hosts, host: str, forwarder: Forwarder | None) -> dict[
 def test_a_message_through_host_a_reaches_host_b_and_a_cut_link_loses_nothing(
     django_db_blocker,
 ):
-    drill = make_group(2 * PER_HOST)
+    drill = make_group(2 * PER_HOST + 1)
     gid = drill.group.pk
+    away = drill.members[-1]  # no page open anywhere: the instruction's push is for them
     commander_cookie = session_cookie(drill.commander)
-    cookies = session_cookies(drill.members)
+    cookies = session_cookies(drill.members[:-1])
     with django_db_blocker.unblock():
         postgres = connection.vendor == "postgresql"
         db = connection.settings_dict
@@ -234,7 +281,24 @@ def test_a_message_through_host_a_reaches_host_b_and_a_cut_link_loses_nothing(
                             **env,
                         )
                     )
+                # A Celery worker on host B runs what the servers queue (Redis on the db host).
+                stack.enter_context(
+                    celery_worker(
+                        django_db_blocker,
+                        hosts.wrap("b"),
+                        REDIS_URL=f"redis://{hosts.db_addr['b']}:{redis_port}/0",
+                        **_database_env(hosts, "b", forwarder),
+                    )
+                )
                 result = asyncio.run(_drill(hosts, servers, gid, commander_cookie, cookies))
+                # The first instruction (important, sent through A) was pushed by the worker on
+                # B to the one member with no page open: presence is shared through Redis too.
+                first = Message.objects.get(group_id=gid, seq=1)
+                pushed = Notification.objects.filter(
+                    subject_id=first.pk, channel=Notification.Channel.PUSH
+                )
+                assert _wait_for(lambda: pushed.exists(), 60), "the worker on host B ran nothing"
+                pushed_to = set(pushed.values_list("user_id", flat=True))
         finally:
             if forwarder is not None:
                 forwarder.stop()
@@ -251,6 +315,18 @@ def test_a_message_through_host_a_reaches_host_b_and_a_cut_link_loses_nothing(
         assert member.live_dupes == 0
     # After the link came back, live delivery between the hosts works both ways.
     assert result["after"]
+    assert pushed_to == {away.pk}
+
+
+def _wait_for(condition, timeout: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 async def _drill(hosts: Hosts, servers: dict, gid: int, commander_cookie: str, cookies: list[str]):

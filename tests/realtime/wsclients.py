@@ -206,7 +206,9 @@ class Member:
                     ping_timeout=self.ping_timeout,
                     max_size=2**22,
                     max_queue=None,
-                    open_timeout=30,
+                    # A browser waits long for a busy server's handshake; giving up early
+                    # would only make the server do the work again for a new attempt.
+                    open_timeout=120,
                     close_timeout=2,
                     additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={self.cookie}"},
                 ) as ws:
