@@ -19,6 +19,8 @@ import weakref
 import redis
 import redis.asyncio as aredis
 from django.conf import settings
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,13 @@ class LayerWatch:
     def __init__(self) -> None:
         self.sockets: weakref.WeakSet = weakref.WeakSet()
         self.task: asyncio.Task | None = None
+        # No retries: a ping that fails must say so, or a short outage hidden by the client's
+        # own reconnect-and-retry would leave the pages deaf to what it lost.
         self.redis = aredis.from_url(
-            settings.REDIS_URL, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT
+            settings.REDIS_URL,
+            socket_timeout=TIMEOUT,
+            socket_connect_timeout=TIMEOUT,
+            retry=Retry(NoBackoff(), 0),
         )
         self.restarts = 0
 

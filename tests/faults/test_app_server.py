@@ -1,7 +1,8 @@
-"""Drill: kill -9 one of the two app servers while 500 phones are connected through nginx and
-the mayor is sending instructions. The phones on the dead server reconnect (backoff and jitter)
-through nginx to the other one and catch up by sequence number; the mayor's outbox sends again
-what had no answer. The checker finds 0 lost and 0 duplicated (docs/reliability.md)."""
+"""Drill: kill -9 one of the two app servers while 500 phones (200 by default in the suite:
+HONBU_DRILL_PHONES) are connected through nginx and the mayor is sending instructions. The
+phones on the dead server reconnect (backoff and jitter) through nginx to the other one and
+catch up by sequence number; the mayor's outbox sends again what had no answer. The checker
+finds 0 lost and 0 duplicated (docs/reliability.md)."""
 
 from __future__ import annotations
 
@@ -45,16 +46,14 @@ async def _drill(stack, city, phones: list[Phone], mayor: Phone, notes: list[str
     everyone = [mayor, *phones]
     caught = await wait_until(lambda: all(p.caught_up(last) for p in everyone), timeout=120)
     caught_at = time.monotonic() - killed_at
+    # every read confirmed (the checker then finds each stored)
     read_wait = time.monotonic()
     reads_done = await wait_until(lambda: all(p.read_confirmed(last) for p in phones), timeout=180)
     notes.append(
-        f"reads all confirmed: {reads_done} after {time.monotonic() - read_wait:.1f} s more"
+        f"reads all confirmed: {reads_done}, {time.monotonic() - read_wait:.1f} s after that"
     )
-    from collections import Counter
-
-    notes.append(f"read_ok: {Counter(p.read_ok.get(gid, 0) for p in phones)}")
-    notes.append(f"last_seq: {Counter(p.last_seq.get(gid, 0) for p in phones)}")
-    notes.append(f"errors: {[e for p in everyone for e in p.errors][:5]}")
+    errors = [e for p in everyone for e in p.errors]
+    assert errors == [], errors[:5]
     moved = [p for p in everyone if p.connects > 1]
     delays = [d for p in moved for d in p.delays]
     notes.append(
@@ -67,8 +66,8 @@ async def _drill(stack, city, phones: list[Phone], mayor: Phone, notes: list[str
     await stop_all(everyone)
 
 
-def test_an_app_server_killed_under_500_phones_loses_and_duplicates_nothing(stack_factory, capsys):
-    # Given 500 members (and the mayor) with their pages open through nginx in front of two
+def test_an_app_server_killed_under_the_phones_loses_and_duplicates_nothing(stack_factory, capsys):
+    # Given PHONES members (and the mayor) with their pages open through nginx in front of two
     # app servers
     city = make_city(PHONES)
     with stack_factory() as stack:

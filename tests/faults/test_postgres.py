@@ -153,6 +153,24 @@ class Browser:
         finally:
             conn.close()
 
+    def declare_upload(self, group: int, size: int) -> int:
+        """A send that declares a ``size``-byte body and sends none of it: nginx's
+        client_max_body_size answers from the headers alone."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            conn.putrequest("POST", f"/messages/g/{group}/send/")
+            for name, value in {
+                "Cookie": self.cookie,
+                "X-CSRFToken": CSRF,
+                "Content-Type": "multipart/form-data; boundary=x",
+                "Content-Length": str(size),
+            }.items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
     def send(self, group: int, client_id: str, n: int):
         return self.request(
             "POST",
@@ -226,6 +244,8 @@ def test_postgres_restarted_gives_a_clear_503_recovers_by_itself_and_half_writes
             for n in range(1, 6):
                 assert send_until_stored(n)[0] == 1
             assert mayor.request("GET", "/")[0] == 200
+            # the README's proxy lines: nginx refuses a body over client_max_body_size (12m)
+            assert mayor.declare_upload(group, 13 * 1024 * 1024) == 413
 
             # PostgreSQL crashes (immediate stop: no checkpoint, connections cut)
             cluster.stop("immediate")

@@ -77,6 +77,12 @@ async def _drill(stack, city, phones: list[Phone], mayor: Phone, notes: list[str
     last = {gid: max(s["seq"] for s in mayor.sent.values())}
     caught = await wait_until(lambda: all(p.caught_up(last) for p in everyone), timeout=60)
     notes.append(f"phones caught up: {caught}, {time.monotonic() - killed:.1f} s after the kill")
+    for p in everyone:
+        if not p.caught_up(last):
+            notes.append(
+                f"behind: user {p.user_id} cursor {p.last_seq} syncing {p._syncing} "
+                f"connects {p.connects} seen {sorted({(x.conn, x.how, x.seq) for x in p.seen})}"
+            )
 
     # Every chase runs to its end (three reminders, then unreached) on the restarted Redis.
     async def chases_done() -> bool:

@@ -169,9 +169,9 @@ def test_workers_killed_mid_batch_lose_and_double_nothing(stack_factory, monkeyp
             assert 0 < written < STAFF, "the kill did not land mid-task"
             stack.start_process(name)
             clock.advance(START_GRACE_SECONDS + 5)  # the sweep takes the round over
-            wait_for(lambda: requests.count() == STAFF, timeout=60, what="the sweep")
-            round_.refresh_from_db()
-            assert round_.notified_at is not None
+            finished = SafetyRound.objects.filter(pk=round_.pk, notified_at__isnull=False)
+            wait_for(finished.exists, timeout=60, what="the sweep to finish the round")
+            assert requests.count() == STAFF
 
             # 2. Delivery: the worker sending the held message is killed mid-conversation.
             with sink.lock:
