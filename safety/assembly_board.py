@@ -460,10 +460,10 @@ def my_assembly(*, request: SafetyRequest, values: dict | None = None) -> Mine:
     place_key, _eta = _keys(request.round)
     if values.get(ATTEND_KEY) in COMING and place_key:
         value = _place_value(values.get(place_key))
-        if value == OWN_OFFICE:
-            place = own_place(unit=request.unit)
-        elif isinstance(value, int):
-            place = AssemblyPlace.objects.filter(pk=value).first()
+        index = places()  # one query for the place's id and name, whichever it is
+        pid = own_place_id(request.unit.path, index) if value == OWN_OFFICE else value
+        if isinstance(pid, int) and pid in index.names:
+            place = AssemblyPlace(pk=pid, name=index.names[pid])
     return Mine(
         coming=values.get(ATTEND_KEY) in COMING,
         place=place,

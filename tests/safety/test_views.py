@@ -316,13 +316,13 @@ def test_the_link_page_and_its_answer_take_few_queries(
     """The hot path of a round (30,000 people in minutes): the page is the request with its
     round, person, unit and current answer (1), the assembly places (1) and the arrival (1);
     the answer adds the INSERT and one UPDATE in a transaction (4 with its savepoint here) and,
-    for the thank-you page's arrival form, the person's office (2)."""
+    for the thank-you page's arrival form, the person's office (1)."""
     request = SafetyRequest.objects.get(round=round_, staff=city.kita_staff[0])
     with django_assert_num_queries(3):
         page = client.get(link_of(request))
     once = _once(page)
 
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         posted = client.post(link_of(request), {**SAFE, "once": once})
 
     assert posted.status_code == 200
