@@ -46,15 +46,16 @@ HOLD_AFTER = 20  # once the round is written: the mail server holds the 20th mes
 
 
 class HoldingSink(smtp.Sink):
-    """The test mail server; it holds the ``hold_at``-th message without answering until the
+    """The test mail server; it holds the ``hold_data_at``-th message (its DATA; the base sink
+    can hold a recipient instead, ``hold_at``) without answering until the
     connection closes, and then keeps nothing of it — the sender never heard OK, so the message
     was not accepted (RFC 5321 §4.1.1.4: responsibility passes with the OK reply)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.count = 0
-        self.hold_at = 0  # 0: hold nothing
-        self.holding = threading.Event()
+        self.hold_data_at = 0  # 0: hold nothing
+        self.data_holding = threading.Event()
         self.held_peer: tuple | None = None
         self.dropped = 0
 
@@ -62,9 +63,9 @@ class HoldingSink(smtp.Sink):
         with self.lock:
             self.count += 1
             n = self.count
-        if n == self.hold_at:
+        if n == self.hold_data_at:
             self.held_peer = session.peer
-            self.holding.set()
+            self.data_holding.set()
             try:  # aiosmtpd cancels the handler when the connection is lost
                 deadline = time.monotonic() + 120
                 while time.monotonic() < deadline:
@@ -175,14 +176,14 @@ def test_workers_killed_mid_batch_lose_and_double_nothing(stack_factory, monkeyp
 
             # 2. Delivery: the worker sending the held message is killed mid-conversation.
             with sink.lock:
-                sink.hold_at = sink.count + HOLD_AFTER
-            assert sink.holding.wait(90), "the mail server never got the message to hold"
+                sink.hold_data_at = sink.count + HOLD_AFTER
+            assert sink.data_holding.wait(90), "the mail server never got the message to hold"
             name = _worker_with_connection_from(stack, sink.held_peer[1])
             stack.kill(name)
             sent_before = len(sink.messages)
             notes.append(
-                f"delivery: {name} killed -9 while the mail server held message {sink.hold_at} "
-                f"({sent_before} accepted before it)"
+                f"delivery: {name} killed -9 while the mail server held message "
+                f"{sink.hold_data_at} ({sent_before} accepted before it)"
             )
             stack.start_process(name)
             # what the dead worker had claimed is stale after STALE_CLAIM; the sweep re-sends
