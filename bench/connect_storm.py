@@ -7,8 +7,12 @@
    chat page does (``sync`` after the last sequence number it had, ``--missed`` messages behind)
    and counts as caught up when its ``history`` arrives. Then the network "blips": every client
    drops its connection without a close frame, and all reconnect and catch up again at once
-   (the reconnect storm). Per storm: server CPU per connect (CPU seconds of the server
-   processes, psutil, over the storm, divided by the sockets), time until all are caught up, p50.
+   (the reconnect storm). Then the same blip once more, the clients waiting only for ``hello``
+   (the connect itself: session, user, groups and roles; the ≤ 3 ms target is judged on it).
+   Per storm: server CPU per connect (CPU seconds of the server processes, psutil, over the
+   storm, divided by the sockets), time until all are caught up (or have hello), p50.
+   ``--py-spy``: Honbu's servers run under ``py-spy record --gil`` (collapsed stacks into
+   ``--log-dir``; its own CPU is then counted too).
 2. Idle memory: ``--idle`` sockets held open on two server processes; resident memory of the
    servers before and with them connected (total and per socket), then sampled for
    ``--minutes`` to watch for growth (the target is flat over 30 minutes: ``--minutes 30``).
@@ -37,6 +41,7 @@ import math
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -198,6 +203,11 @@ def start_servers(kind: str, count: int, args: argparse.Namespace, log_dir: Path
         path = log_dir / f"{kind}-{args.server}-x{count}-{i}-{port}.log"
         with open(path, "wb") as log:
             cmd = server_cmd(kind, args.server, port, args.messages)
+            if args.py_spy and kind == "honbu":  # collapsed stacks, one file per process
+                out = log_dir / f"py-spy-x{count}-{i}.txt"
+                spy = str(Path(sys.executable).parent / "py-spy")
+                cmd = [spy, "record", "--gil", "--format", "raw", "-r", "200", "-o", str(out),
+                       "--", *cmd]  # fmt: skip
             procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
         urls.append(f"ws://127.0.0.1:{port}/ws/")
         logs.append(path)
@@ -209,7 +219,10 @@ def start_servers(kind: str, count: int, args: argparse.Namespace, log_dir: Path
 def stop_servers(servers: Servers) -> None:
     for proc in servers.procs:
         if proc.poll() is None:
-            proc.terminate()
+            if str(proc.args[0]).endswith("py-spy"):
+                proc.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+            else:
+                proc.terminate()
     for proc in servers.procs:
         try:
             proc.wait(10)
@@ -347,9 +360,14 @@ async def storm_phase(
         await drop_all(first.sockets)
         await asyncio.sleep(args.blip)
         again = await storm(servers, cookies, group, after)
-        await close_all(again.sockets)
+        # The connect itself (session, user, groups and roles, hello), without the catch-up:
+        # the same blip, and the pages only wait for hello.
+        await drop_all(again.sockets)
+        await asyncio.sleep(args.blip)
+        hello = await storm(servers, cookies, group, None)
+        await close_all(hello.sockets)
         await asyncio.sleep(2.0)  # the servers' clean-up of the leaving sockets, logged or not
-        result.update(first=first, again=again)
+        result.update(first=first, again=again, hello=hello)
     finally:
         stop_servers(servers)
         result["tracebacks"] = servers.tracebacks()
@@ -400,6 +418,9 @@ async def idle_phase(
     return result
 
 
+LABELS = {"first": "connect", "again": "reconnect", "hello": "reconnect, hello only"}
+
+
 # --- report -----------------------------------------------------------------------------------
 def fmt(x: float, digits: int = 1) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -419,12 +440,12 @@ def report(storms: list[dict], idles: list[dict], args: argparse.Namespace) -> i
     verdicts = []
     for r in storms:
         b = base.get(r["servers"])
-        for label in ("first", "again"):
+        for label in ("first", "again", "hello"):
             s: Storm = r[label]
             ratio = s.cpu_ms / b[label].cpu_ms if b and r["kind"] == "honbu" else math.nan
             print(
                 f"| {name[r['kind']]} | {r['servers']} "
-                f"| {'connect' if label == 'first' else 'reconnect'} | {fmt(s.seconds_all, 2)} "
+                f"| {LABELS[label]} | {fmt(s.seconds_all, 2)} "
                 f"| {fmt(s.p50, 2)} | {fmt(s.cpu_ms, 2)} | {fmt(ratio)}× "
                 f"| {fmt(s.client_cpu_ms, 2)} | {s.failed} | {r['load']:.1f} |"
             )
@@ -456,13 +477,13 @@ def report(storms: list[dict], idles: list[dict], args: argparse.Namespace) -> i
     for r in storms:
         if r["kind"] != "honbu":
             continue
-        for label in ("first", "again"):
-            s = r[label]
-            ok = s.cpu_ms <= TARGET_CPU_MS and not s.failed
-            verdicts.append(
-                f"{'PASS' if ok else 'MISS'}  server CPU per {'re' if label == 'again' else ''}"
-                f"connect, {r['servers']} process(es): {fmt(s.cpu_ms, 2)} ms ≤ {TARGET_CPU_MS} ms"
-            )
+        s = r["hello"]
+        ok = s.cpu_ms <= TARGET_CPU_MS and not s.failed
+        verdicts.append(
+            f"{'PASS' if ok else 'MISS'}  server CPU per connect (to hello), {r['servers']} "
+            f"process(es): {fmt(s.cpu_ms, 2)} ms ≤ {TARGET_CPU_MS} ms (with the catch-up: "
+            f"{fmt(r['first'].cpu_ms, 2)} / {fmt(r['again'].cpu_ms, 2)} ms)"
+        )
         if r["servers"] == 2 and args.sockets >= 2000:
             s = r["again"]
             ok = s.seconds_all <= TARGET_CAUGHT_UP_S and not s.failed
@@ -503,11 +524,12 @@ async def run_all(args: argparse.Namespace, seeded: Any, group: int, log_dir: Pa
         for kind in kinds:
             print(f"storm: {kind}, {count} process(es) …", flush=True)
             r = await storm_phase(kind, count, args, seeded, group, log_dir)
-            f, a = r["first"], r["again"]
+            f, a, h = r["first"], r["again"], r["hello"]
             print(
                 f"  connect: all caught up {fmt(f.seconds_all, 2)} s, {fmt(f.cpu_ms, 2)} ms CPU"
                 f" each; reconnect: {fmt(a.seconds_all, 2)} s, {fmt(a.cpu_ms, 2)} ms; "
-                f"failed {f.failed}/{a.failed}; tracebacks {r['tracebacks']}",
+                f"reconnect to hello only: {fmt(h.seconds_all, 2)} s, {fmt(h.cpu_ms, 2)} ms; "
+                f"failed {f.failed}/{a.failed}/{h.failed}; tracebacks {r['tracebacks']}",
                 flush=True,
             )
             storms.append(r)
@@ -551,6 +573,9 @@ def main() -> int:
     parser.add_argument("--db-name", default="honbu_conn_storm_bench")
     parser.add_argument("--redis-db", type=int, default=11)
     parser.add_argument("--log-dir", type=Path, help="keep the servers' logs here")
+    parser.add_argument(
+        "--py-spy", action="store_true", help="profile Honbu's servers (py-spy, into --log-dir)"
+    )
     args = parser.parse_args()
 
     people = max(args.sockets, args.idle)

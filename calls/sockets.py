@@ -130,7 +130,7 @@ async def on_start(socket: Socket, frame: dict, ref: Any) -> None:
     if staff is None:
         raise FrameError("not_found", str(ERR_NO_PERSON))
     call = await call_service(
-        services.call_start, caller=socket.user, callee=staff, channel=socket.channel_name
+        services.call_start, caller=socket.user, callee=staff, channel=await socket.direct_channel()
     )
     if call.state == Call.State.ENDED:  # busy
         await _answer_state(socket, call.pk, ref)
@@ -150,7 +150,7 @@ async def on_join(socket: Socket, frame: dict, ref: Any) -> None:
         services.participant_join,
         call=call,
         user=socket.user,
-        channel=socket.channel_name,
+        channel=await socket.direct_channel(),  # subscribed before it is stored for others
         fresh=fresh,
     )
     if call.kind == Call.Kind.DIRECT and bound.leg.role == Participant.Role.CALLER:
@@ -163,7 +163,7 @@ async def on_join(socket: Socket, frame: dict, ref: Any) -> None:
 async def on_answer(socket: Socket, frame: dict, ref: Any) -> None:
     call = await _call_for(socket.user, frame)
     bound = await call_service(
-        services.call_answer, call=call, user=socket.user, channel=socket.channel_name
+        services.call_answer, call=call, user=socket.user, channel=await socket.direct_channel()
     )
     timers.cancel(f"ring:{call.pk}")
     await _took(socket, call, bound.leg, bound.previous_channel, ref)

@@ -34,8 +34,9 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def logout(self, request) -> None:
         session_key = request.session.session_key
+        user_id = getattr(request.user, "pk", None)
         super().logout(request)
-        services.session_ended(session_key=session_key)
+        services.session_ended(session_key=session_key, user_id=user_id)
 
     def get_reset_password_from_key_url(self, key: str) -> str:
         # On the public address when one is configured, not the Host header of the request

@@ -36,7 +36,7 @@ class AccessChange:
 # post_id's holder changed; user_ids = previous and new holder's user ids (those with accounts)
 REASON_POST_HOLDER = "post_holder"
 REASON_DEACTIVATED = "deactivated"  # these accounts were closed
-REASON_SIGNED_OUT = "signed_out"  # one session (session_key) signed out
+REASON_SIGNED_OUT = "signed_out"  # one session (session_key) of user_ids' one signed out
 
 
 Listener = Callable[[AccessChange], None]

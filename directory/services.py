@@ -350,11 +350,15 @@ def user_accounts_close(*, user_ids: Iterable[int], actor: User | None, reason: 
     return len(ids)
 
 
-def session_ended(*, session_key: str | None) -> None:
+def session_ended(*, session_key: str | None, user_id: int | None = None) -> None:
     """A sign-out: the access listeners are told, so the websockets opened with that session
-    close (the person's other devices stay)."""
+    close (the person's other devices stay). ``user_id``: whose session it was, when known."""
     if not session_key:
         return
     hooks.access_changed(
-        hooks.AccessChange(reason=hooks.REASON_SIGNED_OUT, session_key=session_key)
+        hooks.AccessChange(
+            reason=hooks.REASON_SIGNED_OUT,
+            session_key=session_key,
+            user_ids=(user_id,) if user_id else (),
+        )
     )

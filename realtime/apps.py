@@ -12,7 +12,6 @@ class RealtimeConfig(AppConfig):
         from . import listeners, registry
 
         registry.channel_kind("usr")
-        registry.channel_kind("sess")
         registry.event_handler("session.end", listeners.on_session_end)
         registry.frame("ping", listeners.on_ping)
         hooks.access_listener(listeners.on_access_changed)

@@ -4,18 +4,23 @@ for all; the frames and events themselves belong to the apps that registered the
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
+import uuid
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.utils import translation
 
 from . import registry
 from .auth import PRELOADED
-from .events import channel_group
+from .events import channel_group, session_tag
 from .fanout import local_fanout
 from .frames import (
     ERR_MALFORMED,
@@ -44,6 +49,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     gone = False  # the client has gone: what is sent to it is dropped (__call__)
     state: dict[str, Any] = {}  # noqa: RUF012 - replaced per socket in connect()
     _preloaded: dict[str, Any] = {}  # noqa: RUF012 - replaced per socket in connect()
+    session = ""  # the signed-in session's tag (events.session_tag)
+    _direct = False  # the socket's own channel is subscribed in Redis (direct_channel)
 
     async def dispatch(self, message: dict) -> None:
         """channels' dispatch first runs ``close_old_connections`` on the one sync thread, for
@@ -74,12 +81,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.joined = set()
         self.state = {}
         self._preloaded = self.scope.get(PRELOADED) or {}
+        self.session = session_tag(getattr(self.scope.get("session"), "session_key", None))
         joins = [await hooks.connect(self) for hooks in registry.sockets() if hooks.connect]
         await self.accept()
-        session = self.scope.get("session")
-        session_key = getattr(session, "session_key", None)
-        names = [channel_group("sess", session_key)] if session_key else []
-        names.append(channel_group("usr", user.pk))
+        names = [channel_group("usr", user.pk)]  # also carries session.end for this session
         hello: dict[str, Any] = {"type": "hello"}
         for joined in joins:
             names += joined.groups
@@ -115,12 +120,41 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             send_unless_gone, transport=transport_of(scope), on_overflow=self._too_slow
         )
         try:
-            await super().__call__(scope, receive, self.outbox.send)
+            await self._serve(scope, receive, self.outbox.send)
         finally:
             self.outbox.stop()
             # Also when the consumer died of an exception (then disconnect() is never called):
             # otherwise this process's relays would keep a dead socket for good.
             await self._leave_all()
+
+    async def _serve(self, scope, receive, send) -> None:
+        """channels' ``AsyncConsumer.__call__`` (4.x), but the socket's own channel is only
+        registered in this process, not subscribed in Redis: group messages reach it through
+        the process's group subscriptions, and only a call's signalling sends to the channel
+        itself (``direct_channel``). A SUBSCRIBE at every connect and an UNSUBSCRIBE at every
+        leave, each with its confirmation to read, were a tenth of a reconnect storm's CPU
+        (py-spy, bench/connect_storm.py, issue 14)."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = _local_channel(self.channel_layer)
+        if self.channel_name is None:  # another layer: its own way
+            self.channel_name = await self.channel_layer.new_channel()
+            self._direct = True
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive, self.channel_receive], self.dispatch)
+        except StopConsumer:
+            pass
+
+    async def direct_channel(self) -> str:
+        """This socket's own channel name, subscribed so that other processes can send to it
+        (a call's signalling stores it and sends there)."""
+        if not self._direct:
+            layer = self.channel_layer._get_layer()
+            await layer._get_shard(self.channel_name).subscribe(self.channel_name)
+            self._direct = True
+        return self.channel_name
 
     async def websocket_disconnect(self, message: dict) -> None:
         """channels' own also runs ``close_old_connections`` on the one thread-sensitive thread
@@ -219,3 +253,18 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def send_json(self, data: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(data, ensure_ascii=False, default=str))
+
+
+def _local_channel(layer) -> str | None:
+    """A channel name for a socket, registered with channels_redis' pub/sub layer of this event
+    loop (its queue) without subscribing it in Redis; None for another layer. When the socket
+    goes, the layer's ``receive`` drops the queue, and unsubscribes only what was subscribed."""
+    loop_layer = getattr(layer, "_get_layer", None)
+    if loop_layer is None:
+        return None
+    loop_layer = loop_layer()
+    if not isinstance(getattr(loop_layer, "channels", None), dict):
+        return None
+    name = f"{loop_layer.prefix}specific.{uuid.uuid4().hex}"
+    loop_layer.channels[name] = asyncio.Queue()
+    return name

@@ -28,11 +28,8 @@ log = logging.getLogger(__name__)
 
 def channel_group(kind: str, ident: int | str) -> str:
     """The one place channel-layer group names are built: ``[A-Za-z0-9._-]``, < 100 chars.
-    Kinds are registered by the apps (``usr``: a person's sockets, ``sess``: one session's,
-    keyed by a hash of the session key, never the key itself; messaging adds ``grp``, ``watch``).
-    """
-    if kind == "sess":
-        return "honbu.sess." + hashlib.sha256(str(ident).encode()).hexdigest()[:32]
+    Kinds are registered by the apps (``usr``: a person's sockets; messaging adds ``grp``,
+    ``watch``)."""
     if not registry.channel_kind_known(kind):
         raise ValueError(f"unregistered channel kind {kind!r}")
     return f"honbu.{kind}.{int(ident)}"
@@ -51,13 +48,22 @@ class Event:
         return data
 
 
+def session_tag(session_key: str | None) -> str:
+    """A session's name in events: a hash of its key, never the key itself."""
+    return hashlib.sha256(str(session_key).encode()).hexdigest()[:32] if session_key else ""
+
+
 @dataclass
 class SessionEnd(Event):
-    """A session signed out, or the account was deactivated: close those websockets."""
+    """A session signed out (``session``: its tag; only its sockets close), or the account was
+    deactivated (no ``session``: all the person's sockets close). Sent to the person's ``usr``
+    group: a group per session cost every connect a Redis SUBSCRIBE and every leave an
+    UNSUBSCRIBE of its own, for an event that comes once per sign-out (issue 14)."""
 
     type: ClassVar[str] = "session.end"
     to_client: ClassVar[bool] = False
     reason: str = ""
+    session: str = ""
 
 
 def send_event_on_commit(event: Event, *, groups: list[str]) -> None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from directory import hooks
 
-from .events import SessionEnd, channel_group, send_event_on_commit
+from .events import SessionEnd, channel_group, send_event_on_commit, session_tag
 
 if TYPE_CHECKING:
     from .consumers import RealtimeConsumer
@@ -17,6 +17,8 @@ async def on_ping(socket: RealtimeConsumer, frame: dict, ref: Any) -> None:
 
 
 async def on_session_end(socket: RealtimeConsumer, event: dict) -> None:
+    if event.get("session") and event["session"] != socket.session:
+        return  # another of the person's sessions signed out
     await socket.close(code=4403)
 
 
@@ -25,7 +27,8 @@ def on_access_changed(change: hooks.AccessChange) -> None:
     account closes all of its websockets."""
     if change.reason == hooks.REASON_SIGNED_OUT and change.session_key:
         send_event_on_commit(
-            SessionEnd(reason="signed_out"), groups=[channel_group("sess", change.session_key)]
+            SessionEnd(reason="signed_out", session=session_tag(change.session_key)),
+            groups=[channel_group("usr", uid) for uid in change.user_ids],
         )
     elif change.reason == hooks.REASON_DEACTIVATED and change.user_ids:
         send_event_on_commit(

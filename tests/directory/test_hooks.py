@@ -135,7 +135,11 @@ def test_signing_out_tells_listeners_that_session(heard, staff_user):
     response = browser.post("/accounts/logout/")
 
     assert response.status_code == 302
-    assert heard == [AccessChange(reason=hooks.REASON_SIGNED_OUT, session_key=session_key)]
+    assert heard == [
+        AccessChange(
+            reason=hooks.REASON_SIGNED_OUT, session_key=session_key, user_ids=(staff_user.pk,)
+        )
+    ]
 
 
 def test_listeners_run_in_registration_order_once_each_and_can_be_removed():

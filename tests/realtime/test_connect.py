@@ -87,6 +87,40 @@ async def test_a_connect_is_one_hop_of_three_queries_and_no_health_check(hq):
         await comm.disconnect()
 
 
+async def _subscribed(pattern: str) -> set[str]:
+    from django.conf import settings
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(settings.REDIS_URL)
+    try:
+        names = await client.pubsub_channels(f"{layer_prefix()}{pattern}")
+    finally:
+        await client.aclose()
+    return {n.decode() for n in names}
+
+
+async def test_a_connect_subscribes_only_the_persons_channel_in_redis(hq):
+    """Each Redis SUBSCRIBE (and the UNSUBSCRIBE when the socket goes) costs a connect CPU; a
+    socket's own channel and its session's are not subscribed (the person's ``usr`` group
+    carries both kinds of event), the groups' relays are shared by the process."""
+    comm, hello = await _open(await session_cookie(hq.mayor))
+    try:
+        assert await _subscribed("*specific.*") == set()
+        assert await _subscribed("*__group__honbu.usr.*") == {
+            f"{layer_prefix()}__group__honbu.usr.{hq.mayor.pk}"
+        }
+        assert await _subscribed("*__group__honbu.sess*") == set()
+    finally:
+        await comm.disconnect()
+    assert await _subscribed("*__group__honbu.usr.*") == set()
+
+
+def layer_prefix() -> str:
+    from django.conf import settings
+
+    return settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+
+
 async def test_catching_up_is_one_hop_of_three_queries(hq):
     for n in range(3):
         await sync_to_async(services.message_send)(
