@@ -6,7 +6,10 @@ service, answer. Frames and errors are documented in docs/event-flow.md."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,22 +124,64 @@ async def on_sync(socket: Socket, frame: dict, ref: Any) -> None:
     after = int_field(frame, "after_seq")
     if gid not in _state(socket).group_ids:
         raise FrameError("not_found", str(ERR_NO_GROUP))
-    data = await _history(gid, after)
-    await socket.send_json({"type": "history", "ref": ref, **data})
+    body = await _history(gid, after)
+    # The frame is {"type": "history", "ref": …, **body}, serialised without parsing the body.
+    head = json.dumps({"type": "history", "ref": ref}, ensure_ascii=False, default=str)
+    await socket.send(text_data=f"{head[:-1]}, {body[1:]}")
+
+
+class _Histories:
+    """The last catch-up answers of this process, serialised, by group, number and the state
+    they were read in (``selectors.history_state``: the group's creation, last number, and
+    latest edit and deletion in the page). After a network blip every page of the group asks
+    for the same few messages at once; the first reads and renders them, the others get the
+    same text after one small query (bench/connect_storm.py, issue 14). A new message, an edit
+    or a deletion changes the state, so nothing stale is served; the group's creation keeps
+    two groups apart that got the same id (a rolled-back test's on SQLite)."""
+
+    SIZE = 256
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.texts: OrderedDict[tuple, str] = OrderedDict()
+
+    def get(self, key: tuple) -> str | None:
+        with self.lock:
+            text = self.texts.get(key)
+            if text is not None:
+                self.texts.move_to_end(key)
+            return text
+
+    def put(self, key: tuple, text: str) -> None:
+        with self.lock:
+            self.texts[key] = text
+            while len(self.texts) > self.SIZE:
+                self.texts.popitem(last=False)
+
+
+_histories = _Histories()
 
 
 @database_sync_to_async
-def _history(group_id: int, after: int) -> dict[str, Any]:
-    found = selectors.history_after(group_id=group_id, after_seq=after, limit=HISTORY_PAGE)
-    if found is None:
+def _history(group_id: int, after: int) -> str:
+    state = selectors.history_state(group_id=group_id, after_seq=after, limit=HISTORY_PAGE)
+    if state is None:
         raise FrameError("not_found", str(ERR_NO_GROUP))
-    rows, last_seq = found.messages, found.group.last_seq
-    return {
-        "group": group_id,
-        "messages": [message_dict(m, found.attachments.get(m.pk, [])) for m in rows],
-        "last_seq": last_seq,
-        "more": bool(rows) and rows[-1].seq < last_seq,
-    }
+    group, version = state
+    key = (group_id, after, *version)
+    text = _histories.get(key)
+    if text is None:
+        found = selectors.history_rows(group=group, after_seq=after, limit=HISTORY_PAGE)
+        rows, last_seq = found.messages, group.last_seq
+        data = {
+            "group": group_id,
+            "messages": [message_dict(m, found.attachments.get(m.pk, [])) for m in rows],
+            "last_seq": last_seq,
+            "more": bool(rows) and rows[-1].seq < last_seq,
+        }
+        text = json.dumps(data, ensure_ascii=False, default=str)
+        _histories.put(key, text)
+    return text
 
 
 async def on_send(socket: Socket, frame: dict, ref: Any) -> None:

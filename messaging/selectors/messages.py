@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Q
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 
 from ..models import Attachment, CommandGroup, Message, Receipt
 
@@ -27,15 +27,31 @@ class History:
     attachments: dict[int, list[Attachment]]  # by message id
 
 
-def history_after(*, group_id: int, after_seq: int, limit: int = 200) -> History | None:
+def history_state(
+    *, group_id: int, after_seq: int, limit: int = 200
+) -> tuple[CommandGroup, tuple] | None:
+    """The active group, and what a catch-up of ``limit`` messages after ``after_seq`` depends
+    on: the group's creation, its last number, and the latest edit and deletion among those
+    messages, in one query. Two catch-ups with the same state read the same rows
+    (messaging/sockets.py keeps the answer for a reconnect storm's other pages). None: no such
+    active group."""
+    group = next(
+        iter(
+            CommandGroup.objects.raw(_sql("group"), [after_seq, after_seq + limit] * 2 + [group_id])
+        ),
+        None,
+    )
+    if group is None:
+        return None
+    return group, (group.created_at, group.last_seq, group.latest_edit, group.latest_delete)
+
+
+def history_rows(*, group: CommandGroup, after_seq: int, limit: int = 200) -> History:
     """``messages_after`` for a websocket catch-up, which every page of a reconnect storm asks
     right after hello: the same rows, from SQL the ORM compiled once per process. Compiling
     the select_related, ordered, prefetching query cost most of the catch-up's CPU (py-spy,
-    bench/connect_storm.py). None: no such active group."""
-    group = next(iter(CommandGroup.objects.raw(_sql("group"), [group_id])), None)
-    if group is None:
-        return None
-    rows = list(Message.objects.raw(_sql("messages", limit), [group_id, after_seq]))
+    bench/connect_storm.py)."""
+    rows = list(Message.objects.raw(_sql("messages", limit), [group.pk, after_seq]))
     replies = {r.reply_to_id for r in rows if r.reply_to_id}
     if replies:  # rare in a catch-up: the ORM's own query
         found = Message.objects.in_bulk(replies)
@@ -49,10 +65,18 @@ def history_after(*, group_id: int, after_seq: int, limit: int = 200) -> History
     if rows:
         ids = {r.pk for r in rows}
         low, high = min(ids), max(ids)
-        for att in Attachment.objects.raw(_sql("attachments"), [group_id, low, high]):
+        for att in Attachment.objects.raw(_sql("attachments"), [group.pk, low, high]):
             if att.message_id in ids:
                 attachments.setdefault(att.message_id, []).append(att)
     return History(group, rows, attachments)
+
+
+def history_after(*, group_id: int, after_seq: int, limit: int = 200) -> History | None:
+    """The group's messages after ``after_seq`` for a catch-up; None: no such active group."""
+    state = history_state(group_id=group_id, after_seq=after_seq, limit=limit)
+    if state is None:
+        return None
+    return history_rows(group=state[0], after_seq=after_seq, limit=limit)
 
 
 _A, _B, _C = 987_654_301, 987_654_302, 987_654_303  # stand-ins for the parameters
@@ -63,7 +87,17 @@ def _sql(name: str, limit: int = 0) -> str:
     """The ORM's own SQL for the catch-up queries, compiled once per process (and limit); the
     parameters are passed anew each time, in the order checked here against stand-ins."""
     if name == "group":
-        qs, order = CommandGroup.objects.filter(pk=_A, is_active=True), [_A]
+        after = Message.objects.filter(group_id=OuterRef("pk"), seq__gt=_B, seq__lte=_C)
+        after = after.order_by()
+        qs = CommandGroup.objects.filter(pk=_A, is_active=True).annotate(
+            latest_edit=Subquery(
+                after.values("group_id").annotate(at=Max("edited_at")).values("at")[:1]
+            ),
+            latest_delete=Subquery(
+                after.values("group_id").annotate(at=Max("deleted_at")).values("at")[:1]
+            ),
+        )
+        order = [_B, _C, _B, _C, _A]
     elif name == "messages":
         qs = Message.objects.filter(group_id=_A, seq__gt=_B).order_by("seq")[:limit]
         order = [_A, _B]

@@ -139,6 +139,53 @@ async def test_catching_up_is_one_hop_of_three_queries(hq):
         await comm.disconnect()
 
 
+async def _catch_up(comm: WebsocketCommunicator, group: int, after: int, ref: str) -> dict:
+    await comm.send_json_to({"type": "sync", "group": group, "after_seq": after, "ref": ref})
+    history, _ = await frames_until(comm, "history")
+    assert history["ref"] == ref
+    return history
+
+
+async def test_the_same_catch_up_again_is_one_query_and_never_stale(hq):
+    """A reconnect storm's pages ask for the same messages: the second asks one small query
+    and gets the same answer; a new message, an edit or a deletion is seen at once."""
+    sent = [
+        await sync_to_async(services.message_send)(
+            group=hq.group, sender=hq.mayor, body=f"指示 {n}", client_id=uuid.uuid4()
+        )
+        for n in range(3)
+    ]
+    mayor, _ = await _open(await session_cookie(hq.mayor))
+    member, _ = await _open(await session_cookie(hq.ward_head))
+    try:
+        first = await _catch_up(mayor, hq.group.pk, 1, "a")
+        with every_query() as seen:
+            again = await _catch_up(member, hq.group.pk, 1, "b")
+        assert len(seen) == 1 and seen.hops == 1, seen
+        assert {**again, "ref": "a"} == first
+        assert [m["seq"] for m in again["messages"]] == [2, 3]
+
+        await sync_to_async(services.message_edit)(
+            message=sent[2].message, editor=hq.mayor, body="訂正"
+        )
+        edited = await _catch_up(member, hq.group.pk, 1, "c")
+        assert edited["messages"][1]["text"] == "訂正" and edited["messages"][1]["edited"]
+
+        await sync_to_async(services.message_delete)(message=sent[1].message, actor=hq.mayor)
+        deleted = await _catch_up(member, hq.group.pk, 1, "d")
+        assert deleted["messages"][0]["deleted"] and deleted["messages"][0]["text"] == ""
+
+        await sync_to_async(services.message_send)(
+            group=hq.group, sender=hq.mayor, body="追加", client_id=uuid.uuid4()
+        )
+        newer = await _catch_up(member, hq.group.pk, 1, "e")
+        assert [m["seq"] for m in newer["messages"]] == [2, 3, 4]
+        assert newer["last_seq"] == 4
+    finally:
+        await mayor.disconnect()
+        await member.disconnect()
+
+
 async def test_a_removed_member_reconnects_without_the_group_and_cannot_catch_up(hq):
     """Nothing about groups is kept between connects: the next connect after a removal does
     not join the group, and its catch-up is refused like an outsider's."""
