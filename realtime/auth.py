@@ -5,10 +5,11 @@ channels' ``AuthMiddlewareStack`` loads the session and the user on the one "thr
 thread, so every connect of a server process queued behind the others on one thread (a
 reconnect storm of 2,000 phones took a minute, bench/connect_storm.py), and each app's socket
 hook then made a hop of its own for its own query. Here one hop on the thread pool does it all:
-the session row, the user (Django's own ``get_user``: the session's auth hash is verified, also
-against ``SECRET_KEY_FALLBACKS``), and every app's ``SocketHooks.load(user)``, whose results the
-consumer hands to the app's ``connect``. Nothing is cached between connects: a signed-out
-session or a removed member is refused or left out at the very next connect.
+the session row, the user (Django's ``get_user``, step for step: the session's auth hash is
+verified, also against ``SECRET_KEY_FALLBACKS``), and every app's ``SocketHooks.load(user)``,
+whose results the consumer hands to the app's ``connect``. Nothing is cached between
+connects: a signed-out session or a removed member is refused or left out at the very next
+connect.
 """
 
 from __future__ import annotations
@@ -20,11 +21,19 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user
+from django.contrib.auth import (
+    BACKEND_SESSION_KEY,
+    HASH_SESSION_KEY,
+    _get_user_session_key,
+    get_user_model,
+    load_backend,
+)
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.db import SessionStore as DbSessionStore
 from django.db import connection
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from . import registry
 from .db import database_sync_to_async
@@ -82,11 +91,60 @@ def _session_sql(model) -> str:
     return sql
 
 
+@functools.cache
+def _user_sql() -> str:
+    model = get_user_model()
+    sql, params = model._default_manager.filter(pk=987_654_301).query.sql_with_params()
+    if list(params) != [987_654_301]:
+        raise RuntimeError(f"the user query has parameters {params}")
+    return sql
+
+
+def _session_user(store) -> Any:
+    """Django's ``auth.get_user`` (5.2) for a socket, step for step: the session's backend must
+    be configured, the backend's user must be allowed to sign in, and the session's auth hash
+    must match the user's (or one made with a fallback secret, then the session moves to the
+    current one), else the session is flushed. The one difference: for ``ModelBackend``'s own
+    lookup the user's row is read with SQL compiled once per process; compiling ``get(pk=…)``
+    was a tenth of a connect's CPU (py-spy, bench/connect_storm.py)."""
+    try:
+        user_id = _get_user_session_key(SimpleNamespace(session=store))
+        backend_path = store[BACKEND_SESSION_KEY]
+    except KeyError:
+        return AnonymousUser()
+    if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return AnonymousUser()
+    backend = load_backend(backend_path)
+    if type(backend).get_user is ModelBackend.get_user:
+        found = list(get_user_model()._default_manager.raw(_user_sql(), [user_id]))
+        user = found[0] if found and backend.user_can_authenticate(found[0]) else None
+    else:
+        user = backend.get_user(user_id)
+    if hasattr(user, "get_session_auth_hash"):
+        session_hash = store.get(HASH_SESSION_KEY)
+        if not session_hash:
+            verified = False
+        else:
+            session_auth_hash = user.get_session_auth_hash()
+            verified = constant_time_compare(session_hash, session_auth_hash)
+        if not verified:
+            if session_hash and any(
+                constant_time_compare(session_hash, fallback)
+                for fallback in user.get_session_auth_fallback_hash()
+            ):
+                store.cycle_key()
+                store[HASH_SESSION_KEY] = session_auth_hash
+            else:
+                store.flush()
+                user = None
+    return user or AnonymousUser()
+
+
 def identify(session_key: str | None) -> tuple[Any, Any, dict[str, Any]]:
     """(session, user, preloaded) for a session key, synchronously: the session row, the user
     and, for an active signed-in user, each app's ``load(user)``."""
     store = _store_class()(session_key)
-    user = get_user(SimpleNamespace(session=store)) if session_key else AnonymousUser()
+    user = _session_user(store) if session_key else AnonymousUser()
     preloaded: dict[str, Any] = {}
     if user.is_authenticated and user.is_active:
         for hooks in registry.sockets():

@@ -322,3 +322,44 @@ async def test_a_session_that_no_longer_signs_in_is_refused(hq, spoil):
     connected, code = await comm.connect()
     assert not connected and code == 4401
     await comm.disconnect()
+
+
+async def test_a_session_of_an_unconfigured_backend_is_refused(hq):
+    from django.contrib.sessions.models import Session
+
+    cookie = await session_cookie(hq.ward_head)
+    key = cookie.decode().split("=", 1)[1]
+    await sync_to_async(_set_backend)(key, "somewhere.else.Backend")
+    comm = WebsocketCommunicator(application, "/ws/", headers=[ORIGIN, (b"cookie", cookie)])
+    connected, code = await comm.connect()
+    assert not connected and code == 4401
+    await comm.disconnect()
+    assert await Session.objects.filter(pk=key).aexists()
+
+
+async def test_a_session_from_before_a_secret_key_rotation_still_connects(hq, settings):
+    """SECRET_KEY_FALLBACKS: a session signed in under the old secret keeps working, as for
+    Django's own pages; without the fallback it is refused."""
+    kept = await session_cookie(hq.ward_head)
+    dropped = await session_cookie(hq.ward_head)
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY = "honbu-test-the-rotated-secret-key-2026"
+    settings.SECRET_KEY_FALLBACKS = [old]
+    comm, hello = await _open(kept)
+    assert hello["type"] == "hello"
+    await comm.disconnect()
+
+    settings.SECRET_KEY_FALLBACKS = []
+    comm = WebsocketCommunicator(application, "/ws/", headers=[ORIGIN, (b"cookie", dropped)])
+    connected, code = await comm.connect()
+    assert not connected and code == 4401
+    await comm.disconnect()
+
+
+def _set_backend(key: str, path: str) -> None:
+    from django.contrib.auth import BACKEND_SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    store = SessionStore(key)
+    store[BACKEND_SESSION_KEY] = path
+    store.save()
