@@ -34,6 +34,7 @@ from directory.models import OrgUnit
 from realtime import clock
 
 from .models import AssemblyPlace, CheckIn, SafetyRequest, SafetyRound
+from .prepared import Prepared
 from .questions import ATTEND_KEY, OTHER_PLACE, OWN_OFFICE, PLACE, TIME, question_list
 
 BOARD_CACHE_SECONDS = 1  # like the round's totals: computed at most once a second per round
@@ -448,12 +449,20 @@ class Mine:
     arrived_place: str
 
 
+# The person's first check-in, on every answer page: compiled once (safety/prepared.py).
+_FIRST_CHECKIN = Prepared(
+    lambda request_id: (
+        CheckIn.objects.filter(request_id=request_id)
+        .select_related("place")
+        .order_by("at", "pk")[:1]
+    )
+)
+
+
 def my_assembly(*, request: SafetyRequest, values: dict | None = None) -> Mine:
     """For the person's own pages: where they said they would go (``values``: an answer just
     given, else their current one) and whether they have checked in."""
-    first = (
-        CheckIn.objects.filter(request=request).select_related("place").order_by("at", "pk").first()
-    )
+    first = _FIRST_CHECKIN.first(request.pk)
     if values is None:
         values = request.answer.values if request.answer_id else {}
     place = None
