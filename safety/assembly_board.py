@@ -48,18 +48,21 @@ STATUS_ORDER = {LATE: 0, ON_THE_WAY: 1, MISSING: 2, ARRIVED: 3}
 class Places:
     names: dict[int, str]  # every place (an answer may name one deactivated since)
     by_unit: dict[int, int]  # unit id -> its active place (a ward office first, then the oldest)
+    active: dict[int, str] = field(default_factory=dict)  # what a form offers (round_places)
 
 
 def places() -> Places:
     rows = AssemblyPlace.objects.order_by("-is_ward_office", "pk").values_list(
         "id", "name", "unit_id", "is_active"
     )
-    names, by_unit = {}, {}
+    names, by_unit, offered = {}, {}, {}
     for pid, name, unit_id, active in rows:
         names[pid] = name
-        if active and unit_id is not None:
-            by_unit.setdefault(unit_id, pid)
-    return Places(names, by_unit)
+        if active:
+            offered[pid] = name
+            if unit_id is not None:
+                by_unit.setdefault(unit_id, pid)
+    return Places(names, by_unit, offered)
 
 
 def own_place_id(path: str, index: Places) -> int | None:
@@ -459,9 +462,12 @@ _FIRST_CHECKIN = Prepared(
 )
 
 
-def my_assembly(*, request: SafetyRequest, values: dict | None = None) -> Mine:
+def my_assembly(
+    *, request: SafetyRequest, values: dict | None = None, index: Places | None = None
+) -> Mine:
     """For the person's own pages: where they said they would go (``values``: an answer just
-    given, else their current one) and whether they have checked in."""
+    given, else their current one) and whether they have checked in. ``index``: the places,
+    if the caller has read them already."""
     first = _FIRST_CHECKIN.first(request.pk)
     if values is None:
         values = request.answer.values if request.answer_id else {}
@@ -469,7 +475,7 @@ def my_assembly(*, request: SafetyRequest, values: dict | None = None) -> Mine:
     place_key, _eta = _keys(request.round)
     if values.get(ATTEND_KEY) in COMING and place_key:
         value = _place_value(values.get(place_key))
-        index = places()  # one query for the place's id and name, whichever it is
+        index = index or places()  # one query for the place's id and name, whichever it is
         pid = own_place_id(request.unit.path, index) if value == OWN_OFFICE else value
         if isinstance(pid, int) and pid in index.names:
             place = AssemblyPlace(pk=pid, name=index.names[pid])

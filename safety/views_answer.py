@@ -84,16 +84,21 @@ def _fields(template: dict, data: dict, errors: dict, places: dict[int, str]) ->
 
 
 def arrive_context(
-    sr: SafetyRequest, *, url: str, values: dict | None = None, places: dict | None = None
+    sr: SafetyRequest,
+    *,
+    url: str,
+    values: dict | None = None,
+    places: dict | None = None,
+    index: assembly_board.Places | None = None,
 ) -> dict | None:
     """The "I have arrived" form for someone whose answer says they will come (or who has
-    already checked in): the places, theirs chosen."""
-    mine = assembly_board.my_assembly(request=sr, values=values)
+    already checked in): the places, theirs chosen. ``index``: all places, if read already."""
+    mine = assembly_board.my_assembly(request=sr, values=values, index=index)
     if not mine.coming and mine.arrived_at is None:
         return None
     chosen = mine.place.pk if mine.place else None
     if places is None:
-        places = selectors.round_places()
+        places = index.active if index else selectors.round_places()
     return {
         "url": url,
         "places": [(pid, name, pid == chosen) for pid, name in sorted(places.items(), key=_name)],
@@ -113,10 +118,11 @@ def _form_context(
     errors=None,
     saved=None,
     arrive_url: str = "",
-    places: dict[int, str] | None = None,
+    index: assembly_board.Places | None = None,
 ) -> dict:
-    if places is None:
-        places = selectors.round_places()
+    """``index``: all assembly places (one query for the form, the validation and the arrival
+    form), if the caller has read them; else read here."""
+    places = index.active if index else selectors.round_places()
     if data is None and sr.answer_id:
         data = dict(sr.answer.values)
     labels = []
@@ -125,7 +131,11 @@ def _form_context(
     arrive = None
     if arrive_url and not errors:
         arrive = arrive_context(
-            sr, url=arrive_url, values=saved.values if saved else None, places=places
+            sr,
+            url=arrive_url,
+            values=saved.values if saved else None,
+            places=places,
+            index=index,
         )
     # The form's once-key: sending the same form again (a retry after a lost reply) stores
     # it once. A form shown again with errors keeps the one it was sent with.
@@ -159,20 +169,22 @@ def answer_by_link(request: HttpRequest, token: str) -> HttpResponse:
             ]
         ):
             return render(request, "safety/answer_slow_down.html", status=429)
-        places = selectors.round_places()  # once per request: validation and both forms
+        # All places in one query, once per request: the validation, both forms, the arrival.
+        index = assembly_board.places()
         data = request.POST.dict()
         try:
             saved = answers.answer_from_link(
-                request=sr, data=data, places=places, submission=data.get("once", "")
+                request=sr, data=data, places=index.active, submission=data.get("once", "")
             )
         except answers.AnswerInvalid as exc:
-            context = _form_context(sr, data=data, errors=exc.errors, places=places)
+            context = _form_context(sr, data=data, errors=exc.errors, index=index)
             return render(request, "safety/answer.html", context, status=400)
         except ValidationError:
             return render(request, "safety/answer_closed.html", {"round": sr.round}, status=410)
-        context = _form_context(sr, saved=saved, arrive_url=arrive, places=places)
+        context = _form_context(sr, saved=saved, arrive_url=arrive, index=index)
         return render(request, "safety/answer_thanks.html", context)
-    return render(request, "safety/answer.html", _form_context(sr, arrive_url=arrive))
+    context = _form_context(sr, arrive_url=arrive, index=assembly_board.places())
+    return render(request, "safety/answer.html", context)
 
 
 def answer_in_app(request: HttpRequest, round_id: int) -> HttpResponse:
