@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connections, router
 from django.db.models import F, Q
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
@@ -51,10 +52,26 @@ class Places:
     active: dict[int, str] = field(default_factory=dict)  # what a form offers (round_places)
 
 
-def places() -> Places:
-    rows = AssemblyPlace.objects.order_by("-is_ward_office", "pk").values_list(
+def _places_query():
+    return AssemblyPlace.objects.order_by("-is_ward_office", "pk").values_list(
         "id", "name", "unit_id", "is_active"
     )
+
+
+_PLACES_SQL: dict[str, tuple] = {}  # database alias -> the query compiled (no parameters)
+
+
+def places() -> Places:
+    """Every assembly place, in one query; read on every answer page, so its SQL is compiled
+    once per process (plain columns: no converters)."""
+    alias = router.db_for_read(AssemblyPlace)
+    compiled = _PLACES_SQL.get(alias)
+    if compiled is None:
+        query = _places_query().query
+        compiled = _PLACES_SQL.setdefault(alias, query.get_compiler(using=alias).as_sql())
+    with connections[alias].cursor() as cursor:
+        cursor.execute(*compiled)
+        rows = cursor.fetchall()
     names, by_unit, offered = {}, {}, {}
     for pid, name, unit_id, active in rows:
         names[pid] = name

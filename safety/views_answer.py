@@ -5,13 +5,17 @@ changes nothing; each link and each address may post only so often."""
 
 from __future__ import annotations
 
+import json
 import secrets
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
@@ -111,6 +115,31 @@ def _name(item: tuple[int, str]) -> str:
     return item[1]
 
 
+# The questions of a form with nothing filled in are the same for everyone of a round (in one
+# language, with the same assembly places): rendered once per process and reused (they were
+# most of the page's template time; bench/answer_cpu.py). Keyed by everything they show.
+_BLANK_FIELDS: dict[tuple, str] = {}
+_BLANK_FIELDS_MAX = 64
+
+
+def _blank_fields_html(questions: dict | list, places: dict[int, str]) -> str:
+    key = (
+        translation.get_language(),
+        json.dumps(questions, sort_keys=True, ensure_ascii=False),
+        tuple(sorted(places.items())),
+    )
+    html = _BLANK_FIELDS.get(key)
+    if html is None:
+        fields = _fields(questions, {}, {}, places)
+        html = mark_safe(  # noqa: S308 - rendered by the template engine (escaped there)
+            render_to_string("safety/_answer_fields.html", {"fields": fields})
+        )
+        if len(_BLANK_FIELDS) >= _BLANK_FIELDS_MAX:
+            _BLANK_FIELDS.clear()
+        _BLANK_FIELDS[key] = html
+    return html
+
+
 def _form_context(
     sr: SafetyRequest,
     *,
@@ -140,11 +169,13 @@ def _form_context(
     # The form's once-key: sending the same form again (a retry after a lost reply) stores
     # it once. A form shown again with errors keeps the one it was sent with.
     submission = answers.submission_clean((data or {}).get("once", "")) if errors else ""
+    blank = not data and not errors
     return {
         "once": submission or secrets.token_urlsafe(12),
         "sr": sr,
         "round": sr.round,
-        "fields": _fields(sr.round.questions, data or {}, errors or {}, places),
+        "fields_html": _blank_fields_html(sr.round.questions, places) if blank else "",
+        "fields": [] if blank else _fields(sr.round.questions, data or {}, errors or {}, places),
         "errors": errors or {},
         "saved": saved,
         "saved_labels": labels,
