@@ -18,6 +18,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.bodylimit import BodySizeLimitMiddleware  # noqa: E402
+from config.lean import LeanRouter  # noqa: E402
 from config.ws_transport import WebsocketTransportMiddleware  # noqa: E402
 from realtime.auth import SocketAuthMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
@@ -34,9 +35,17 @@ def websocket_application():
     )
 
 
+# The answer links (/s/…) through a short middleware chain in one thread hop (config/lean.py);
+# HONBU_LEAN_PATH=0 serves them through the full handler like every other page.
+http_application = (
+    LeanRouter(django_asgi_app)
+    if os.environ.get("HONBU_LEAN_PATH", "1") != "0"
+    else django_asgi_app
+)
+
 application = ProtocolTypeRouter(
     {
-        "http": BodySizeLimitMiddleware(django_asgi_app),
+        "http": BodySizeLimitMiddleware(http_application),
         "websocket": websocket_application(),
     }
 )

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connections, router
 from django.db.models import F, Q
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
@@ -34,6 +35,7 @@ from directory.models import OrgUnit
 from realtime import clock
 
 from .models import AssemblyPlace, CheckIn, SafetyRequest, SafetyRound
+from .prepared import Prepared
 from .questions import ATTEND_KEY, OTHER_PLACE, OWN_OFFICE, PLACE, TIME, question_list
 
 BOARD_CACHE_SECONDS = 1  # like the round's totals: computed at most once a second per round
@@ -47,18 +49,37 @@ STATUS_ORDER = {LATE: 0, ON_THE_WAY: 1, MISSING: 2, ARRIVED: 3}
 class Places:
     names: dict[int, str]  # every place (an answer may name one deactivated since)
     by_unit: dict[int, int]  # unit id -> its active place (a ward office first, then the oldest)
+    active: dict[int, str] = field(default_factory=dict)  # what a form offers (round_places)
+
+
+def _places_query():
+    return AssemblyPlace.objects.order_by("-is_ward_office", "pk").values_list(
+        "id", "name", "unit_id", "is_active"
+    )
+
+
+_PLACES_SQL: dict[str, tuple] = {}  # database alias -> the query compiled (no parameters)
 
 
 def places() -> Places:
-    rows = AssemblyPlace.objects.order_by("-is_ward_office", "pk").values_list(
-        "id", "name", "unit_id", "is_active"
-    )
-    names, by_unit = {}, {}
+    """Every assembly place, in one query; read on every answer page, so its SQL is compiled
+    once per process (plain columns: no converters)."""
+    alias = router.db_for_read(AssemblyPlace)
+    compiled = _PLACES_SQL.get(alias)
+    if compiled is None:
+        query = _places_query().query
+        compiled = _PLACES_SQL.setdefault(alias, query.get_compiler(using=alias).as_sql())
+    with connections[alias].cursor() as cursor:
+        cursor.execute(*compiled)
+        rows = cursor.fetchall()
+    names, by_unit, offered = {}, {}, {}
     for pid, name, unit_id, active in rows:
         names[pid] = name
-        if active and unit_id is not None:
-            by_unit.setdefault(unit_id, pid)
-    return Places(names, by_unit)
+        if active:
+            offered[pid] = name
+            if unit_id is not None:
+                by_unit.setdefault(unit_id, pid)
+    return Places(names, by_unit, offered)
 
 
 def own_place_id(path: str, index: Places) -> int | None:
@@ -448,19 +469,30 @@ class Mine:
     arrived_place: str
 
 
-def my_assembly(*, request: SafetyRequest, values: dict | None = None) -> Mine:
-    """For the person's own pages: where they said they would go (``values``: an answer just
-    given, else their current one) and whether they have checked in."""
-    first = (
-        CheckIn.objects.filter(request=request).select_related("place").order_by("at", "pk").first()
+# The person's first check-in, on every answer page: compiled once (safety/prepared.py).
+_FIRST_CHECKIN = Prepared(
+    lambda request_id: (
+        CheckIn.objects.filter(request_id=request_id)
+        .select_related("place")
+        .order_by("at", "pk")[:1]
     )
+)
+
+
+def my_assembly(
+    *, request: SafetyRequest, values: dict | None = None, index: Places | None = None
+) -> Mine:
+    """For the person's own pages: where they said they would go (``values``: an answer just
+    given, else their current one) and whether they have checked in. ``index``: the places,
+    if the caller has read them already."""
+    first = _FIRST_CHECKIN.first(request.pk)
     if values is None:
         values = request.answer.values if request.answer_id else {}
     place = None
     place_key, _eta = _keys(request.round)
     if values.get(ATTEND_KEY) in COMING and place_key:
         value = _place_value(values.get(place_key))
-        index = places()  # one query for the place's id and name, whichever it is
+        index = index or places()  # one query for the place's id and name, whichever it is
         pid = own_place_id(request.unit.path, index) if value == OWN_OFFICE else value
         if isinstance(pid, int) and pid in index.names:
             place = AssemblyPlace(pk=pid, name=index.names[pid])

@@ -315,15 +315,18 @@ def test_the_link_page_and_its_answer_take_few_queries(
 ):
     """The hot path of a round (30,000 people in minutes): the page is the request with its
     round, person, unit and current answer (1), the assembly places (1) and the arrival (1);
-    the answer adds the INSERT and one UPDATE in a transaction (4 with its savepoint here) and,
-    for the thank-you page's arrival form, the person's office (1)."""
+    the answer adds the INSERT and one UPDATE in a transaction (4 with its savepoint here); the
+    thank-you page's arrival form finds the person's office in the places already read."""
     request = SafetyRequest.objects.get(round=round_, staff=city.kita_staff[0])
     with django_assert_num_queries(3):
         page = client.get(link_of(request))
     once = _once(page)
 
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(7):
         posted = client.post(link_of(request), {**SAFE, "once": once})
 
     assert posted.status_code == 200
     assert SafetyAnswer.objects.filter(request=request, submission=once).count() == 1
+    with django_assert_num_queries(3):  # answered and coming: the office from the same places
+        page = client.get(link_of(request))
+    assert page.status_code == 200 and 'id="arrive"' in page.content.decode()
