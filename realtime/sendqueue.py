@@ -170,14 +170,21 @@ class SendQueue:
             self.transport.abort()
 
     def stop(self) -> None:
-        """The socket's application ended: nothing more will be written."""
+        """The socket's application ended: nothing more will be written. The callbacks are let
+        go: they belong to the consumer, which holds this queue, and that cycle kept every ended
+        socket's objects until a full garbage collection (issue 13, bench/soak.py)."""
         self.closing = True
         self._items.clear()
+        self._send, self.on_overflow = _sent_nowhere, None
         if self._writer is not None:
             self._writer.cancel()
         if self._timer is not None and not self.overflowed:
             self._timer.cancel()
             self._timer = None
+
+
+async def _sent_nowhere(message: dict[str, Any]) -> None:
+    return None
 
 
 def _size(message: dict[str, Any]) -> int:
