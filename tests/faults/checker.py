@@ -218,3 +218,46 @@ def check_round_start(report: Report, *, round_id: int) -> None:
     for pk in asked:
         tally.miss(int(written[pk] == 0), f"request {pk}")
         tally.twice(max(0, written[pk] - 1), f"request {pk}")
+
+
+def check_alerts(report: Report, *, message_ids: list[int], user_ids: list[int]) -> None:
+    """Every counted recipient has exactly one push notification per urgent instruction
+    (``instruction_alert``: written once, whoever ran it), and it was sent."""
+    tally = report.add(Tally("instruction alerts written"))
+    rows = Counter(
+        Notification.objects.filter(
+            kind="instruction", channel="push", subject_id__in=message_ids
+        ).values_list("user_id", "subject_id", "status")
+    )
+    for mid in message_ids:
+        for uid in user_ids:
+            tally.expected += 1
+            n = rows[(uid, mid, "sent")]
+            if n == 0:
+                other = [s for (u, m, s), c in rows.items() if (u, m) == (uid, mid) and c]
+                tally.miss(1, f"user {uid}, message {mid}: {other or 'not written'}")
+            tally.twice(max(n - 1, 0), f"user {uid}, message {mid}: {n} sent")
+
+
+def check_pushes(
+    report: Report, received: list[dict], devices: dict, *, tags: list[str], what: str
+) -> None:
+    """What the push service accepted (201) against every device and step: each device got
+    each tag exactly once (``devices``: request path → tests.push.Device, to decrypt)."""
+    from tests.push import decrypt
+
+    tally = report.add(Tally(what))
+    got = Counter()
+    for request in received:
+        device = devices.get(request["path"])
+        if device is None:
+            tally.twice(1, f"a push to an unknown endpoint {request['path']}")
+            continue
+        got[(request["path"], decrypt(device, request)["tag"])] += 1
+    for path in devices:
+        for tag in tags:
+            tally.expected += 1
+            n = got[(path, tag)]
+            if n == 0:
+                tally.miss(1, f"{tag} to {path}")
+            tally.twice(max(n - 1, 0), f"{tag} to {path}: {n}")
