@@ -22,6 +22,7 @@ from messaging.models import Message
 from notifications.models import Notification
 from realtime import clock
 from tests.calls.conftest import person
+from tests.faults.conftest import _purge_queue
 from tests.messaging.test_escalation_worker import start_worker, wait_for  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
@@ -31,7 +32,11 @@ HELD = 10  # the call whose row the test holds (in the sweep's order: newest fir
 
 
 def _waiting_for_a_lock() -> bool:
+    """Another session of the test database waits for a lock (the sweep, for the held call).
+    Asked inside the test's transaction: the statistics snapshot is dropped first, else
+    PostgreSQL answers from the one it took at the first look."""
     with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
@@ -45,6 +50,7 @@ def _waiting_for_a_lock() -> bool:
 )
 def test_a_worker_killed_mid_sweep_ends_every_call_once(start_worker):  # noqa: F811
     clock.reset()
+    _purge_queue()  # what earlier tests left on the session's queue goes first otherwise
     calls = [services.call_start(caller=person(), callee=person().staff) for _ in range(PAIRS)]
     assert all(c.state == Call.State.RINGING for c in calls)
     ordered = list(Call.objects.filter(pk__in=[c.pk for c in calls]))  # the sweep's order

@@ -37,7 +37,7 @@ from notifications.selectors import STALE_CLAIM
 from notifications.tasks import notifications_redeliver_task
 from realtime import clock
 from tests.faults import checker
-from tests.faults.conftest import make_city
+from tests.faults.conftest import _purge_queue, make_city
 from tests.messaging.test_escalation_worker import start_worker, wait_for  # noqa: F401
 from tests.push import subscribe
 
@@ -65,6 +65,8 @@ def _alert_waiting_for_the_lock() -> bool:
     inside its transaction or before it, either way nothing of it can commit."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            # inside the test's transaction: a fresh statistics snapshot on every look
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                 "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
@@ -92,6 +94,9 @@ def test_push_workers_killed_mid_task_lose_and_double_nothing(
     start_worker,  # noqa: F811
 ):
     monkeypatch.setenv("HONBU_VAPID_PRIVATE_KEY", settings.HONBU_VAPID_PRIVATE_KEY)  # workers
+    # Tasks earlier tests left on the session's queue (deliveries of rows long gone) would be
+    # taken first and wait for the lock below too, leaving no process for the health check.
+    _purge_queue()
     city = make_city(MEMBERS, emails=False)
     devices = {}
     second = set()
