@@ -140,6 +140,9 @@ class Message(models.Model):
     exercise = models.BooleanField(_("exercise"), default=False)
     # When the sender and the crisis office were told who stayed unreached (at most once).
     unreached_reported_at = models.DateTimeField(null=True, blank=True)
+    # When the immediate push of an important/urgent instruction was written (alerts.py); null
+    # while it is owed: the escalation sweep runs it for an instruction whose alert task died.
+    alerted_at = models.DateTimeField(null=True, blank=True)
     # Reminders, hand-overs and reports about this instruction (part of its public record).
     notifications = GenericRelation(
         "notifications.Notification",
@@ -156,6 +159,13 @@ class Message(models.Model):
             models.UniqueConstraint(fields=["group", "seq"], name="message_unique_group_seq"),
             models.UniqueConstraint(
                 fields=["sender", "client_id"], name="message_unique_client_id"
+            ),
+        ]
+        indexes = [  # the sweep's look for alerts still owed: a few rows, not the table
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(kind="instruction", alerted_at__isnull=True),
+                name="message_alert_owed",
             ),
         ]
 

@@ -9,9 +9,12 @@ from . import alerts, escalation
 
 @shared_task(name="messaging.escalation_sweep_task", ignore_result=True)
 def escalation_sweep_task() -> dict:
-    """Beat runs this every HONBU_SWEEP_SECONDS. Concurrent runs are safe (row locks)."""
+    """Beat runs this every HONBU_SWEEP_SECONDS. Concurrent runs are safe (row locks). It also
+    runs the alerts of instructions whose alert task died (alerts.instruction_alerts_overdue)."""
     result = escalation.escalation_sweep()
+    alerted = alerts.instruction_alerts_overdue()
     return {
+        "alerts": alerted,
         "processed": result.processed,
         "reminders": result.reminders,
         "escalations": result.escalations,

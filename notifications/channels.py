@@ -56,9 +56,17 @@ def _push(note: Notification, texts: Texts) -> Outcome:
         "url": texts.link,
         "tag": f"honbu-{note.subject_id or 'test'}",
     }
-    ok = 0
+    # The devices this notification already reached, recorded one by one as each push service
+    # answers: a worker killed -9 between a person's first and second device left the row
+    # "sending", and the redelivery sweep pushed to both again — the first device got it twice.
+    # A re-send skips those (only the instant between a push service's 201 and this record
+    # can still push one device twice; the ``tag`` makes the browser show it once).
+    pushed = set((note.data or {}).get("pushed", []))
+    ok = sum(1 for sub in subs if sub.pk in pushed)
     errors = []
     for sub in subs:
+        if sub.pk in pushed:
+            continue
         try:
             webpush(
                 subscription_info={
@@ -72,6 +80,9 @@ def _push(note: Notification, texts: Texts) -> Outcome:
                 timeout=10,
             )
             ok += 1
+            pushed.add(sub.pk)
+            note.data = {**(note.data or {}), "pushed": sorted(pushed)}
+            Notification.objects.filter(pk=note.pk, claim=note.claim).update(data=note.data)
             PushSubscription.objects.filter(pk=sub.pk).update(
                 last_success_at=timezone.now(), failures=0
             )

@@ -10,7 +10,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -32,11 +32,19 @@ def unb64url(text: str) -> bytes:
 
 @dataclass
 class PushService:
-    """A push service on 127.0.0.1 that records each request and answers ``status``."""
+    """A push service on 127.0.0.1 that records each request and answers ``status``.
+
+    ``hold(path)``, when set and true for a request, holds that request without answering until
+    ``release`` is set (the fault drills kill the worker sending it meanwhile), then closes the
+    connection and keeps nothing of it: the sender never heard 201, so it was not accepted."""
 
     url: str
     status: int = 201
     received: list[dict] = field(default_factory=list)
+    hold: Callable[[str], bool] | None = None
+    holding: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    held: list[str] = field(default_factory=list)
 
 
 def push_service_running(monkeypatch) -> Iterator[PushService]:
@@ -46,6 +54,12 @@ def push_service_running(monkeypatch) -> Iterator[PushService]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 — http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if service.hold is not None and service.hold(self.path):
+                service.held.append(self.path)
+                service.holding.set()
+                service.release.wait(120)
+                self.close_connection = True
+                return
             service.received.append(
                 {
                     "path": self.path,

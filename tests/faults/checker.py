@@ -206,15 +206,61 @@ def check_mail(report: Report, mails: list[Mail], *, kinds: list[str], what: str
 
 
 def check_round_start(report: Report, *, round_id: int) -> None:
-    """A safety round's first message: one per person asked and channel (here: e-mail), once."""
+    """A safety round's first message: one per person asked and channel, once (everyone has at
+    least one: e-mail for staff without an account; in-app, push, e-mail for users)."""
     tally = report.add(Tally("round first messages written"))
     asked = list(SafetyRequest.objects.filter(round_id=round_id).values_list("pk", flat=True))
     written = Counter(
         Notification.objects.filter(
             kind="safety_request", once_key__endswith=":start", subject_id__in=asked
-        ).values_list("subject_id", flat=True)
+        ).values_list("subject_id", "channel")
     )
+    people = Counter(pk for pk, _channel in written)
     tally.expected = len(asked)
     for pk in asked:
-        tally.miss(int(written[pk] == 0), f"request {pk}")
-        tally.twice(max(0, written[pk] - 1), f"request {pk}")
+        tally.miss(int(people[pk] == 0), f"request {pk}")
+    for (pk, channel), n in written.items():
+        tally.twice(max(0, n - 1), f"request {pk} on {channel}")
+
+
+def check_alerts(report: Report, *, message_ids: list[int], user_ids: list[int]) -> None:
+    """Every counted recipient has exactly one push notification per urgent instruction
+    (``instruction_alert``: written once, whoever ran it), and it was sent."""
+    tally = report.add(Tally("instruction alerts written"))
+    rows = Counter(
+        Notification.objects.filter(
+            kind="instruction", channel="push", subject_id__in=message_ids
+        ).values_list("user_id", "subject_id", "status")
+    )
+    for mid in message_ids:
+        for uid in user_ids:
+            tally.expected += 1
+            n = rows[(uid, mid, "sent")]
+            if n == 0:
+                other = [s for (u, m, s), c in rows.items() if (u, m) == (uid, mid) and c]
+                tally.miss(1, f"user {uid}, message {mid}: {other or 'not written'}")
+            tally.twice(max(n - 1, 0), f"user {uid}, message {mid}: {n} sent")
+
+
+def check_pushes(
+    report: Report, received: list[dict], devices: dict, *, tags: list[str], what: str
+) -> None:
+    """What the push service accepted (201) against every device and step: each device got
+    each tag exactly once (``devices``: request path → tests.push.Device, to decrypt)."""
+    from tests.push import decrypt
+
+    tally = report.add(Tally(what))
+    got = Counter()
+    for request in received:
+        device = devices.get(request["path"])
+        if device is None:
+            tally.twice(1, f"a push to an unknown endpoint {request['path']}")
+            continue
+        got[(request["path"], decrypt(device, request)["tag"])] += 1
+    for path in devices:
+        for tag in tags:
+            tally.expected += 1
+            n = got[(path, tag)]
+            if n == 0:
+                tally.miss(1, f"{tag} to {path}")
+            tally.twice(max(n - 1, 0), f"{tag} to {path}: {n}")

@@ -4,6 +4,7 @@ sender are not pushed; each person gets it once. The push goes to a real HTTP en
 127.0.0.1 and is decrypted like a browser would."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -12,6 +13,7 @@ from django.utils.translation import gettext
 
 from config.celery_app import app as celery_app
 from messaging import alerts, services
+from messaging.models import Message
 from notifications.models import Notification, NotificationSettings
 from tests.messaging.test_consumers import connect, frames_until
 from tests.push import decrypt, subscribe
@@ -96,3 +98,28 @@ def test_plain_messages_and_normal_instructions_are_not_pushed_at_send(hq, push_
     assert alerts.instruction_alert(message_id=normal.pk) == 0
     assert alerts.instruction_alert(message_id=chat.message.pk) == 0
     assert push_service.received == []
+
+
+def test_an_alert_whose_task_never_ran_is_written_by_the_sweep_once(hq, push_service, vapid):
+    """The task died with its worker (the drill: tests/faults/test_push_workers.py): the
+    escalation sweep's part writes the alert once the grace has passed, and never again."""
+    subscribe(hq.ward_head, push_service)
+    owed, late, done = instruct(hq), instruct(hq), instruct(hq, "important")
+    assert alerts.instruction_alert(message_id=done.pk) > 0  # its task ran: marked
+    sent = owed.created_at
+    grace = timedelta(seconds=alerts.ALERT_GRACE_SECONDS)
+
+    assert alerts.instruction_alerts_overdue(now=sent + grace / 2) == 0  # its task may yet run
+    Message.objects.filter(pk=late.pk).update(created_at=sent - timedelta(hours=2))
+    written = alerts.instruction_alerts_overdue(now=sent + grace)
+    assert alerts.instruction_alerts_overdue(now=sent + grace) == 0
+    pushes = Notification.objects.filter(kind="instruction", channel="push")
+    assert written > 0
+    assert pushes.filter(subject_id=owed.pk).count() == written
+    assert pushes.filter(subject_id=owed.pk, user=hq.ward_head).count() == 1
+    assert not pushes.filter(subject_id=late.pk).exists()
+    assert pushes.values("subject_id").distinct().count() == 2  # owed and done
+    owed.refresh_from_db()
+    late.refresh_from_db()
+    assert owed.alerted_at is not None
+    assert late.alerted_at is None  # two hours late: the chase reminds, not a late alert

@@ -162,6 +162,7 @@ class Member:
     seqs: set[int] = field(default_factory=set)  # every sequence number shown
     last_seq: int = 0  # contiguous from 1
     live_dupes: int = 0  # message.new for a number this connection already had live
+    arrived: dict[int, float] = field(default_factory=dict)  # seq → first live arrival (monotonic)
     connects: int = 0
     closes: list[int] = field(default_factory=list)  # close codes seen
     delays: list[float] = field(default_factory=list)  # reconnect delays drawn
@@ -254,6 +255,7 @@ class Member:
             if seq in live:
                 self.live_dupes += 1
             live.add(seq)
+            self.arrived.setdefault(seq, time.monotonic())
             gap = seq > self.last_seq + 1
             self._show(seq)
             if gap:

@@ -146,3 +146,52 @@ def test_a_worker_killed_mid_batch_loses_no_answer_and_sends_each_step_once(
     totals = selectors.round_totals(round_=round_, fresh=True)
     assert (totals.total, totals.answered) == (total, 40)
     assert SafetyAnswer.objects.filter(round=round_).count() == 40
+
+
+def test_a_worker_killed_mid_poll_starts_the_round_once(
+    city,
+    jma,
+    sink,
+    monkeypatch,
+    start_worker,  # noqa: F811
+):
+    """``safety.jma_poll_task`` killed -9 (the whole worker) while it downloads a 震度5強
+    report it has leased: nothing is started, the report stays pending; after the lease the
+    next poll, on a new worker, starts the round once and everybody's first message is written
+    once (docs/reliability.md, every Celery task and its kill drill)."""
+    from safety.jma.models import JmaReport
+    from safety.jma.poller import LEASE_SECONDS
+    from safety.models import SafetyRound
+    from safety.tasks import safety_jma_poll_task
+    from tests.faults import checker
+
+    document = "/data/VXSE53_5plus_osaka.xml"
+    monkeypatch.setenv("HONBU_JMA_FEED_URL", jma.feed_url)  # the workers poll it
+    monkeypatch.setenv("HONBU_JMA_TIMEOUT_SECONDS", "60")  # the held download outlasts the kill
+    jma.publish("VXSE53_5plus_osaka.xml")
+    jma.delays[document] = 60  # the feed server holds the report's download
+    worker = start_worker()
+    safety_jma_poll_task.delay()
+    wait_for(lambda: jma.hits(document) == 1, worker=worker)
+    worker.kill()
+    assert not SafetyRound.objects.exists()
+    [report] = JmaReport.objects.all()
+    assert report.state == JmaReport.State.PENDING and report.lease_until is not None
+
+    jma.delays.clear()
+    fresh = start_worker()
+    clock.advance(LEASE_SECONDS + 5)  # the dead poll's lease runs out
+    safety_jma_poll_task.delay()  # what beat does every 30 s
+    started = SafetyRound.objects.filter(notified_at__isnull=False)
+    wait_for(started.exists, worker=fresh)
+    safety_jma_poll_task.delay()  # and again: nothing more
+    wait_for(lambda: jma.hits("/feed.xml") >= 3, worker=fresh)
+    time.sleep(1.5)
+
+    [round_] = SafetyRound.objects.all()
+    assert JmaReport.objects.get().state == JmaReport.State.DONE
+    assert jma.hits(document) == 2  # the held download, and the new worker's
+    report_ = checker.Report()
+    checker.check_round_start(report_, round_id=round_.pk)
+    report_.assert_clean()
+    assert round_.total > 0
