@@ -53,7 +53,7 @@ async def test_consumers_of_dropped_sockets_are_freed_by_the_sweep():
     cookies = await sync_to_async(session_cookies)(drill.members)
     n = PEOPLE * SOCKETS_EACH
     # One sweep when both rounds have ended; none after the first.
-    sweep = GarbageSweep(after=2 * n, quiet=0, min_interval=0)
+    sweep = GarbageSweep(after=2 * n, min_interval=0)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
