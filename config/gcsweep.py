@@ -1,16 +1,16 @@
 """A full garbage collection after many websockets have ended (issue 13, bench/soak.py).
 
-Why: a websocket that ends leaves its objects in reference cycles (the consumer and its send
-queue, which holds the consumer's bound methods; uvicorn's protocol and its transport; tasks and
-their futures): about 80 objects and 22 KB per socket that only the cycle collector frees. They
-were created when the socket connected and have long since been promoted to the oldest
-generation, so only a *full* collection finds them. config/asgi.py raises the young
-generation's threshold to 20,000 (issue 14: the collector's cost in a 了解 burst), which makes a
-full collection come after some four million net allocations — in a server that holds its
-sockets and allocates little net, in practice never. So every reconnect storm added the memory
-of all its sockets to the process for good: the soak measured +50 MB per storm of 2,000 sockets
-(RealtimeConsumer objects alive: 2,001 → 4,001 → 5,147 …; one gc.collect() found 250,000
-unreachable objects and brought them back to 2,001), docs/reliability.md "Soak".
+Why: a websocket that ends leaves its objects in reference cycles (for one, the consumer and its
+send queue, which holds the consumer's bound method and a closure over it; others in channels,
+uvicorn and asyncio): about 80 objects and 22 KB per socket that only the cycle collector frees.
+They were created when the socket connected and have long since been promoted to the oldest
+generation, so only a *full* collection finds them. config/asgi.py raises the young generation's
+threshold to 20,000 (issue 14: the collector's cost in a 了解 burst), which makes a full collection
+come after some four million net allocations — in a server that holds its sockets and allocates
+little net, rarely and at no predictable time. So a reconnect storm added the memory of all its
+sockets to the process until such a collection came, if ever: the soak measured +50 MB per storm of
+2,000 sockets (RealtimeConsumer objects alive: 2,001 → 4,001 → 5,147 …; one gc.collect() found
+250,000 unreachable objects and brought them back to 2,001), docs/reliability.md "Soak".
 
 What: the websocket stack is wrapped (config/asgi.py) and each socket that ends is counted; after
 ``SWEEP_AFTER`` of them one full collection runs, at most once per ``MIN_INTERVAL``. In a storm
@@ -21,7 +21,7 @@ at once in every storm and RSS still rose by 28 MB and 6 MB in the next two. Gar
 time is bounded by ``SWEEP_AFTER`` sockets' worth (~5 MB) plus what ends within ``MIN_INTERVAL``.
 
 Cost: a full collection scans everything not frozen (gc.freeze() in config/asgi.py): at 2,000
-sockets some 0.5 M objects, 0.4–0.8 s of CPU on this shared machine, during which the event loop
+sockets some 0.5 M objects, 0.5–0.8 s of CPU on this shared machine, during which the event loop
 waits. Two to four per 2,000-socket storm; none while no socket ends; under constant churn at
 most one per ``MIN_INTERVAL``.
 """
