@@ -8,13 +8,14 @@ network blip) and come back with the page's jittered backoff (a reconnect storm)
 sequence number. Clients behave like the chat page (tests/realtime/wsclients.py).
 
 Printed: the server's resident memory with every socket connected, after ``--warmup-storms``
-(default 1: the first storm raises it once — old and new sockets at once, and the allocator keeps
-what it got; later storms reuse it) and at the end, and the growth since the warm-up (target
-≤ 10 %) and since connected, sampled along the way; for every instruction the time until every
-socket had it (p50/max); after each storm how long until every socket was back and caught up;
-lost (a sequence number some socket never showed) and duplicated (a message delivered twice on
-one connection, or two messages in the database for one client id) counts; the load average at
-the start and end (the machine is shared: figures are noisy).
+(default 1: the first storm raises it once — old and new sockets at once; the server's gc sweep,
+config/gcsweep.py, then frees the old ones for the next storm's to reuse) and at the end, and the
+growth since the warm-up (target ≤ 10 %) and since connected, sampled along the way; for every
+instruction the time until every socket had it (p50/max); after each storm how long until every
+socket was back and caught up; lost (a sequence number some socket never showed) and duplicated (a
+message delivered twice on one connection, or two messages in the database for one client id)
+counts; the load average at the start and end (the machine is shared: figures are noisy); the
+server's gc sweeps.
 
 Never touches your data: DATABASE_URL set (PostgreSQL) → a separate database ``--database``
 (default ``honbu_soak_bench``) on the same server, created and dropped by this script; else a
@@ -122,8 +123,8 @@ async def soak(args: argparse.Namespace, seeded, group_id: int, log_dir: Path) -
         figures["rss_connected"] = server.memory_info().rss
         print(f"server RSS with every socket connected: {mb(figures['rss_connected'])}")
         for n in range(args.warmup_storms):
-            # The first storms raise RSS once (old and new sockets at once, and the allocator
-            # keeps what it got); later storms reuse it. Growth is measured after them.
+            # The first storms raise RSS once (old and new sockets at once); later storms reuse
+            # what the gc sweep freed (config/gcsweep.py). Growth is measured after them.
             back, seconds = await storm()
             figures["warmup_storms"].append((back, seconds))
             print(
@@ -265,6 +266,12 @@ def main() -> int:
             f"database {db_dupes}); socket closes seen by clients: {figures['closes']}; "
             f"server {'up' if figures['server_alive'] else 'DIED'}"
         )
+        sweeps = [
+            line
+            for line in (log_dir / "server.log").read_text(errors="replace").splitlines()
+            if "gc sweep after" in line  # config/gcsweep.py: one full collection per storm
+        ]
+        print(f"server gc sweeps: {len(sweeps)}", *(f"  {line}" for line in sweeps), sep="\n")
         print(f"load average at the end: {load()}")
         fanout.clear_channel_groups()
         return 0 if lost == 0 and dupes == 0 and figures["server_alive"] else 1
