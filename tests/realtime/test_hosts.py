@@ -1,9 +1,12 @@
 """Fault drill: more than one machine (issue 13). Two app servers (and a Celery worker on host
 B) on two test hosts — Linux network namespaces with a veth link each, made by the test — and
 the database host (the root namespace) with the Redis they share, bound to the links'
-addresses, and PostgreSQL behind a small TCP forwarder on the same addresses (the shared
-cluster listens on 127.0.0.1 only). With the embedded default the servers open the same SQLite
-file. Clients hold sockets on both hosts.
+addresses, PostgreSQL behind a small TCP forwarder on the same addresses (the shared cluster
+listens on 127.0.0.1 only), and nginx (deploy/nginx.conf, the production proxy lines) in front
+of the app servers. With the embedded default the servers open the same SQLite file. Clients
+hold sockets on both hosts, through nginx: one nginx front per app host, so that the drill knows
+which host holds which socket (nginx balancing two servers and failing over is drilled in
+tests/faults/, deploy/stack.py).
 
 A message sent through host A reaches the sockets held on host B (through Redis on the database
 host); host B's link is cut (``ip link set … down``) while instructions go on, then restored: B's
@@ -19,12 +22,14 @@ import contextlib
 import os
 import shutil
 import signal
+import string
 import subprocess
 import sys
 import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -90,6 +95,53 @@ class Hosts:
 
     def wrap(self, host: str) -> tuple[str, ...]:
         return ("ip", "netns", "exec", self.ns[host])
+
+
+@contextlib.contextmanager
+def nginx_front(upstream: str) -> Iterator[str]:
+    """nginx on the database host (here: the root namespace) from deploy/nginx.conf, in front
+    of one app server across its link; yields its base URL."""
+    from deploy.stack import NGINX_TEMPLATE, nginx_binary
+
+    port = _free_port()
+    prefix = Path(tempfile.mkdtemp(prefix="honbu-hosts-nginx-"))
+    text = string.Template(NGINX_TEMPLATE.read_text()).safe_substitute(
+        prefix=str(prefix),
+        user="user root;" if os.geteuid() == 0 else "",
+        worker_connections="1024",
+        servers=f"        server {upstream} max_fails=1 fail_timeout=2s;",
+        listen=f"127.0.0.1:{port}",
+        max_body="12m",
+    )
+    assert "${" not in text
+    (prefix / "nginx.conf").write_text(text)
+    command = [nginx_binary(), "-p", str(prefix), "-e", str(prefix / "error.log")]
+    proc = subprocess.Popen(
+        [*command, "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert asyncio.run(_poll(lambda: _listens(port), 10)), "nginx did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+def _listens(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
@@ -290,7 +342,12 @@ def test_a_message_through_host_a_reaches_host_b_and_a_cut_link_loses_nothing(
                         **_database_env(hosts, "b", forwarder),
                     )
                 )
-                result = asyncio.run(_drill(hosts, servers, gid, commander_cookie, cookies))
+                # nginx on the database host in front of each app host, across its link.
+                fronts = {
+                    host: stack.enter_context(nginx_front(urlsplit(servers[host]).netloc))
+                    for host in ("a", "b")
+                }
+                result = asyncio.run(_drill(hosts, fronts, gid, commander_cookie, cookies))
                 # The first instruction (important, sent through A) was pushed by the worker on
                 # B to the one member with no page open: presence is shared through Redis too.
                 first = Message.objects.get(group_id=gid, seq=1)
@@ -329,10 +386,10 @@ def _wait_for(condition, timeout: float) -> bool:
     return True
 
 
-async def _drill(hosts: Hosts, servers: dict, gid: int, commander_cookie: str, cookies: list[str]):
+async def _drill(hosts: Hosts, fronts: dict, gid: int, commander_cookie: str, cookies: list[str]):
     def member(host: str, cookie: str) -> Member:
         # Pings notice a dead link in seconds (a phone's network stack does it its own way).
-        return Member(ws_url(servers[host]), cookie, gid, ping_interval=1, ping_timeout=2)
+        return Member(ws_url(fronts[host]), cookie, gid, ping_interval=1, ping_timeout=2)
 
     commander = member("a", commander_cookie)
     on_a = [member("a", c) for c in cookies[:PER_HOST]]
