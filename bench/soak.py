@@ -133,7 +133,11 @@ async def soak(args: argparse.Namespace, seeded, group_id: int, log_dir: Path) -
                 f"server RSS {mb(server.memory_info().rss)}",
                 flush=True,
             )
-        await asyncio.sleep(2)
+        # After the sweep a storm leaves behind (config/gcsweep.py: once no socket has started
+        # or ended for QUIET seconds): the steady state the growth is measured against.
+        from config.gcsweep import QUIET
+
+        await asyncio.sleep(QUIET + 3)
         rss_start = server.memory_info().rss
         figures["rss"].append((0.0, rss_start))
         print(f"server RSS after warm-up: {mb(rss_start)}; load average {load()}", flush=True)
