@@ -19,11 +19,13 @@ def rate_allow(*, key: str, limit: int, seconds: int) -> bool:
 
 def rate_allow_all(limits: list[tuple[str, int, int]]) -> bool:
     """Count one event under each (key, limit, seconds) in ONE round trip to Redis; True if
-    none is over its limit. Each window starts with its first event: INCR, then EXPIRE …
-    NX (a time-to-live only for a key that has none, i.e. the one INCR just created), in one
-    MULTI/EXEC. Every key is counted even when another is over (an answer refused for its
-    link still counts against its address). Fails open, as ``rate_allow``. Needs Redis ≥ 7
-    (EXPIRE … NX); another cache backend gets the add/incr of the cache API, key by key."""
+    none is over its limit. Each window starts with its first event: SET … 0 EX … NX (a
+    counter with its time-to-live, only if there is none), then INCR (which keeps the
+    time-to-live), in one MULTI/EXEC; any Redis since 2.6.12 (EXPIRE … NX would need 7, and
+    the embedded Redis of `make run` and `make test` is older). Every key is counted even when
+    another is over (an answer refused for its link still counts against its address). Fails
+    open, as ``rate_allow``; another cache backend gets the add/incr of the cache API, key by
+    key."""
     try:
         client = _redis_client()
         if client is None:
@@ -31,9 +33,9 @@ def rate_allow_all(limits: list[tuple[str, int, int]]) -> bool:
         pipe = client.pipeline(transaction=True)
         for key, _limit, seconds in limits:
             bucket = cache.make_and_validate_key(f"rl:{key}")
+            pipe.set(bucket, 0, ex=seconds, nx=True)
             pipe.incr(bucket)
-            pipe.expire(bucket, seconds, nx=True)
-        counts = pipe.execute()[::2]
+        counts = pipe.execute()[1::2]
         return all(count <= limit for count, (_k, limit, _s) in zip(counts, limits, strict=True))
     except Exception as exc:  # noqa: BLE001 - any cache failure: let the answer through
         log.warning("rate limit unavailable (%s): allowing", exc)
