@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from calls import services
 from calls.models import Call
@@ -22,6 +22,7 @@ from messaging.models import Message
 from notifications.models import Notification
 from realtime import clock
 from tests.calls.conftest import person
+from tests.faults.checker import session_waits_for_a_lock
 from tests.faults.conftest import _purge_queue
 from tests.messaging.test_escalation_worker import start_worker, wait_for  # noqa: F401
 
@@ -29,19 +30,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 
 PAIRS = 20
 HELD = 10  # the call whose row the test holds (in the sweep's order: newest first)
-
-
-def _waiting_for_a_lock() -> bool:
-    """Another session of the test database waits for a lock (the sweep, for the held call).
-    Asked inside the test's transaction: the statistics snapshot is dropped first, else
-    PostgreSQL answers from the one it took at the first look."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0] > 0
 
 
 @pytest.mark.skipif(
@@ -62,7 +50,7 @@ def test_a_worker_killed_mid_sweep_ends_every_call_once(start_worker):  # noqa: 
             Call.objects.select_for_update().get(pk=held.pk)
             worker = start_worker()
             calls_sweep_task.delay()
-            wait_for(_waiting_for_a_lock, worker=worker)
+            wait_for(session_waits_for_a_lock, worker=worker)
             worker.kill()  # the whole worker, mid-sweep: its task is gone with it
         before = ended.count()
         assert 0 < before < PAIRS, before

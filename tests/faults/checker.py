@@ -264,3 +264,18 @@ def check_pushes(
             if n == 0:
                 tally.miss(1, f"{tag} to {path}")
             tally.twice(max(n - 1, 0), f"{tag} to {path}: {n}")
+
+
+def session_waits_for_a_lock() -> bool:
+    """PostgreSQL: another session of the test database waits for a lock (a worker's write
+    behind a row the test holds). Asked inside the test's transaction, so the statistics
+    snapshot is dropped first: else PostgreSQL answers from the one it took at the first look."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0] > 0

@@ -64,14 +64,7 @@ def _alert_waiting_for_the_lock() -> bool:
     task has left the queue (the worker holds it, unacknowledged) — a second more and it is
     inside its transaction or before it, either way nothing of it can commit."""
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # inside the test's transaction: a fresh statistics snapshot on every look
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-            return cursor.fetchone()[0] > 0
+        return checker.session_waits_for_a_lock()
     import redis
     from django.conf import settings
 
