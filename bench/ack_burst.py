@@ -423,19 +423,7 @@ def main() -> int:
         fanout.clear_channel_groups()
         return 1 if sum(r["tracebacks"] for r in results) else 0
     finally:
-        from django.conf import settings
-
-        if settings.configured and getattr(settings, "REDIS_EMBEDDED", False):
-            from config.embedded import stop
-
-            stop(var_dir)
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # noqa: BLE001, S110 - cleanup must go on
-            pass
-        fanout.drop_database(info)
+        fanout.release_storage(info, var_dir)
         shutil.rmtree(var_dir, ignore_errors=True)
 
 

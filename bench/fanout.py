@@ -137,6 +137,24 @@ def drop_database(info: dict[str, str]) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
+def release_storage(info: dict[str, str], var_dir: Path) -> None:
+    """The end of a run: the embedded Redis stopped (if it was started), this process's
+    database connections closed, the throwaway PostgreSQL database dropped."""
+    from django.conf import settings
+
+    if settings.configured and getattr(settings, "REDIS_EMBEDDED", False):
+        from config.embedded import stop
+
+        stop(var_dir)
+    try:
+        from django.db import connections
+
+        connections.close_all()
+    except Exception:  # noqa: BLE001, S110 - cleanup must go on
+        pass
+    drop_database(info)
+
+
 def clear_channel_groups() -> None:
     """Forget channel-layer group members left by an earlier, interrupted run."""
     import redis
@@ -759,7 +777,6 @@ def main() -> int:
         import django
 
         django.setup()
-        from django.conf import settings
         from django.core.management import call_command
         from django.db import connection
 
@@ -789,19 +806,7 @@ def main() -> int:
         clear_channel_groups()
         return 1 if sum(r["errors"] + r["tracebacks"] for r in results) else 0
     finally:
-        from django.conf import settings
-
-        if settings.configured and getattr(settings, "REDIS_EMBEDDED", False):
-            from config.embedded import stop
-
-            stop(var_dir)
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # noqa: BLE001, S110 - cleanup must go on
-            pass
-        drop_database(info)
+        release_storage(info, var_dir)
         shutil.rmtree(var_dir, ignore_errors=True)
 
 

@@ -260,19 +260,7 @@ def main() -> int:
         fanout.clear_channel_groups()
         return 0 if f["lost"] == 0 and f["live_dupes"] == 0 else 1
     finally:
-        from django.conf import settings
-
-        if settings.configured and getattr(settings, "REDIS_EMBEDDED", False):
-            from config.embedded import stop
-
-            stop(var_dir)
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # noqa: S110 - best effort before dropping the database
-            pass
-        fanout.drop_database(info)
+        fanout.release_storage(info, var_dir)
 
 
 if __name__ == "__main__":
